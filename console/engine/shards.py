@@ -1,0 +1,264 @@
+"""Shard workers: claim a day -> resolve its blocks -> fetch every stream -> write -> complete.
+
+Shard k of N owns the days with day_idx % N == k (the runbook's sharding) and takes them in
+order; when it runs out it steals PENDING days from the shard with the most left. Every claim
+gets a fresh claim_id and carries the shard's epoch: a restarted shard has a new epoch, and
+the writer refuses to mark a day COMPLETE for a claim that is no longer current (fencing).
+
+A day becomes COMPLETE only when, for every stream, the fetched sub-ranges tile
+[start_block, end_block] exactly. Anything else leaves it FAILED with the reason, to be
+requeued by the monitor - never "continues with 0 logs for that day".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from console.engine import decode
+from console.engine.errors import DayNotFinal, Fatal, InvalidResponse, RpcError
+from console.engine.ranges import RangePlanner, fetch_tiled
+from console.engine.state import DayRecord
+
+if TYPE_CHECKING:
+    from console.engine.supervisor import EngineContext
+
+DECODERS = {
+    "erc20": ("erc20_transfers", decode.decode_erc20),
+    "erc1155": ("erc1155_transfers", decode.decode_erc1155),
+    "resolution": ("condition_resolutions", decode.decode_resolutions),
+    "registration": ("token_registrations", decode.decode_registrations),
+}
+
+
+class ShardFatal(RuntimeError):
+    """An error no retry fixes (auth, wrong chain, invalid params): the run must stop."""
+
+
+@dataclass
+class ShardRuntime:
+    """Mutable per-shard state, read by the supervisor's snapshot builder."""
+
+    shard_id: int
+    epoch: int = 0
+    state: str = "idle"
+    day_idx: int | None = None
+    blocks_total: int = 0
+    blocks_done: int = 0
+    heartbeat_at: float = field(default_factory=time.monotonic)
+    restarts: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    logs: int = 0
+    last_batch: str = ""
+    rate_window: list[tuple[float, int]] = field(default_factory=list)
+
+    def beat(self, batch: str | None = None) -> None:
+        self.heartbeat_at = time.monotonic()
+        if batch:
+            self.last_batch = batch
+
+    def add_logs(self, n: int) -> None:
+        self.logs += n
+        now = time.monotonic()
+        self.rate_window.append((now, n))
+        while self.rate_window and now - self.rate_window[0][0] > 10:
+            self.rate_window.pop(0)
+
+    def logs_per_s(self) -> float:
+        if not self.rate_window:
+            return 0.0
+        now = time.monotonic()
+        span = max(1.0, now - self.rate_window[0][0])
+        return sum(n for _, n in self.rate_window) / span
+
+
+class ShardWorker:
+    def __init__(self, ctx: "EngineContext", runtime: ShardRuntime) -> None:
+        self.ctx = ctx
+        self.rt = runtime
+        self.epoch = runtime.epoch
+        self.log: logging.Logger = ctx.worker_logger(runtime.shard_id)
+        self.resume = asyncio.Event()
+        self.resume.set()
+
+    # --- control --------------------------------------------------------------------------
+    def pause(self) -> None:
+        self.resume.clear()
+        self.rt.state = "paused"
+
+    def unpause(self) -> None:
+        self.resume.set()
+        if self.rt.state == "paused":
+            self.rt.state = "running" if self.rt.day_idx is not None else "idle"
+
+    async def checkpoint(self) -> None:
+        """A pause / cancel point between sub-ranges."""
+        if not self.resume.is_set():
+            self.rt.state = "paused"
+            await self.resume.wait()
+            self.rt.beat()
+            self.rt.state = "running"
+        if self.ctx.stopping:
+            raise asyncio.CancelledError()
+
+    # --- main loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        self.rt.state = "idle"
+        while not self.ctx.stopping:
+            await self.checkpoint()
+            record = self.ctx.claim_next(self.rt.shard_id, self.epoch)
+            if record is None:
+                if self.ctx.waiting_for_retries(self.rt.shard_id):
+                    self.rt.state = "idle"
+                    self.rt.beat()
+                    await asyncio.sleep(min(1.0, self.ctx.settings.monitor_interval))
+                    continue
+                self.rt.state = "done"
+                self.rt.day_idx = None
+                return
+            await self._run_day(record)
+
+    async def _run_day(self, record: DayRecord) -> None:
+        self.rt.state = "running"
+        self.rt.day_idx = record.day_idx
+        self.rt.blocks_done = 0
+        self.rt.blocks_total = 0
+        self.rt.beat(f"day {record.day_idx} claimed")
+        await self.ctx.persist_day(record)
+        started = time.monotonic()
+        calls_before = self.ctx.rpc.stats.getlogs_calls
+        self.log.info("▶ day %d (%s) claimed, epoch %d, attempt %d",
+                      record.day_idx, record.day, self.epoch, record.attempts)
+        try:
+            counts = await self._fetch_day(record)
+        except asyncio.CancelledError:
+            self.ctx.release_claim(record)
+            raise
+        except DayNotFinal as exc:
+            await self._fail(record, str(exc), retry_in=max(60.0, self.ctx.settings.monitor_interval))
+            return
+        except Fatal as exc:
+            await self._fail(record, f"fatal RPC error: {exc}")
+            raise ShardFatal(str(exc)) from None
+        except RpcError as exc:
+            await self._fail(record, f"{exc.klass}: {exc}")
+            return
+        except Exception as exc:  # a bug or store failure: never silently skip the day
+            await self._fail(record, f"{type(exc).__name__}: {exc}")
+            if self.ctx.writer.failed is not None:
+                raise
+            return
+        record.erc20_count, record.erc1155_count = counts
+        record.last_error = None
+        fence = lambda: self.ctx.claim_is_current(record, self.rt.shard_id, self.epoch)  # noqa: E731
+        if await self.ctx.writer.complete_day(record, fence):
+            self.ctx.mark_complete(record)
+            seconds = time.monotonic() - started
+            calls = self.ctx.rpc.stats.getlogs_calls - calls_before
+            self.log.info("✅ day %d (%s) COMPLETE: %d erc20, %d erc1155 rows, blocks %d-%d, "
+                          "%d getLogs calls, %.1fs", record.day_idx, record.day, counts[0], counts[1],
+                          record.start_block, record.end_block, calls, seconds)
+        else:
+            self.log.info("day %d: claim superseded (epoch %d fenced off); not marked complete",
+                          record.day_idx, self.epoch)
+        self.rt.day_idx = None
+        self.rt.beat(f"day {record.day_idx} done")
+
+    async def _fail(self, record: DayRecord, reason: str, retry_in: float | None = None) -> None:
+        self.rt.errors += 1
+        self.rt.last_error = reason[:300]
+        self.log.error("❌ Error: day %d (%s) FAILED (attempt %d): %s",
+                       record.day_idx, record.day, record.attempts, reason)
+        await self.ctx.mark_failed(record, reason, self.rt.shard_id, self.epoch, retry_in)
+        self.rt.day_idx = None
+        self.rt.beat()
+
+    # --- one day ----------------------------------------------------------------------------
+    async def _fetch_day(self, record: DayRecord) -> tuple[int, int]:
+        ctx = self.ctx
+        start, end = await ctx.resolve_day(record)
+        streams = ctx.profile.streams(record.day, ctx.settings.usdc_scope)
+        self.rt.blocks_total = (end - start + 1) * len(streams)
+        erc20_keys: set[tuple[str, int]] = set()
+        erc1155_rows = 0
+        tiles: dict[str, list[tuple[int, int]]] = {}
+        for stream in streams:
+            table, decoder = DECODERS[stream.kind]
+            planner = ctx.planner_for(stream.name, record.day_idx)
+            addresses = set(stream.addresses)
+            params = stream.filter_params()
+            tiles[stream.name] = []
+            async for a, b, logs in fetch_tiled(ctx.rpc, start, end, params["address"],
+                                                params["topics"], planner):
+                columns = await self._decode(decoder, logs, record.day_idx, a, b, addresses,
+                                             params, planner)
+                n = len(next(iter(columns.values()), ())) if columns else 0
+                if stream.kind == "erc20" and n:
+                    columns = _drop_seen(columns, erc20_keys)
+                    n = len(columns["tx_hash"])
+                elif stream.kind == "erc1155":
+                    erc1155_rows += n
+                if n:
+                    await ctx.writer.put_rows(table, columns)
+                await ctx.writer.put_ledger(record.day_idx, record.claim_id, stream.name, a, b, len(logs))
+                tiles[stream.name].append((a, b))
+                self.rt.blocks_done += b - a + 1
+                self.rt.add_logs(len(logs))
+                ctx.note_progress()
+                self.rt.beat(f"day {record.day_idx} {stream.name} {a}-{b}")
+                await self.checkpoint()
+        for name, ranges in tiles.items():
+            gap = tiling_gap(ranges, start, end)
+            if gap:
+                raise RuntimeError(f"stream {name} does not tile blocks {start}-{end}: {gap}")
+        return len(erc20_keys), erc1155_rows
+
+    async def _decode(self, decoder: Callable, logs: list[dict], day_idx: int, a: int, b: int,
+                      addresses: set[str], params: dict, planner: RangePlanner) -> dict:
+        """Decode one response; an invalid one is fetched again, never half-stored."""
+        rpc = self.ctx.rpc
+        for attempt in range(4):
+            try:
+                missing = decode.missing_timestamps(logs)
+                timestamps = await rpc.block_timestamps(missing) if missing else {}
+                return decoder(logs, day_idx=day_idx, from_block=a, to_block=b,
+                               addresses=addresses, timestamps=timestamps)
+            except InvalidResponse as exc:
+                rpc.stats.invalid_responses += 1
+                self.log.warning("❌ Error: invalid response for blocks %d-%d (%s), refetching", a, b, exc)
+                if attempt == 3:
+                    raise
+                logs = await rpc.get_logs(a, b, params["address"], params["topics"])
+        raise AssertionError("unreachable")
+
+
+def _drop_seen(columns: dict[str, list], seen: set[tuple[str, int]]) -> dict[str, list]:
+    """USDC transfers between two Polymarket contracts match both the `from` and the `to`
+    filter; keep each (tx_hash, log_index) once so the day's count is exact."""
+    keep = []
+    for i, key in enumerate(zip(columns["tx_hash"], columns["log_index"])):
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    if len(keep) == len(columns["tx_hash"]):
+        return columns
+    return {k: [v[i] for i in keep] for k, v in columns.items()}
+
+
+def tiling_gap(ranges: list[tuple[int, int]], start: int, end: int) -> str | None:
+    """None when the ranges tile [start, end] exactly; else a description of the first flaw."""
+    pos = start
+    for a, b in sorted(ranges):
+        if a != pos:
+            return f"{'gap' if a > pos else 'overlap'} at block {pos}"
+        if b < a:
+            return f"empty range {a}-{b}"
+        pos = b + 1
+    if pos != end + 1:
+        return f"gap from block {pos} to {end}"
+    return None
