@@ -177,6 +177,7 @@ class Settings(BaseSettings):
     read_only: bool = False
     report_every: float | None = Field(None, description="headless: screenshot report every DURATION")
     rpc_timeout: float = Field(30, gt=0)
+    max_day_attempts: int = Field(5, ge=1, le=100, description="fetch attempts before a day stays FAILED")
     devchain_profile: str = "demo"
     devchain_density: str = "demo"
     devchain_seed: int = 1

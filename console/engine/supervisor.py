@@ -32,7 +32,6 @@ from console.engine.writer import Writer, WriterFailed, checkpoint_row
 from console.settings import Settings, redact
 
 EXIT_OK, EXIT_GATE, EXIT_CONFIG, EXIT_ABORTED, EXIT_RUNTIME = 0, 1, 2, 3, 4
-MAX_DAY_ATTEMPTS = 5
 HEARTBEAT_TABLE_EVERY = 30.0
 REBUILD_STEP_NAMES = ("net flows", "hard gates", "PnL + swap", "coverage report")
 
@@ -74,7 +73,7 @@ class EngineContext:
     def _claimable(self, d: DayRecord, now: float) -> bool:
         if d.status == "PENDING":
             return True
-        return d.status == "FAILED" and d.attempts < MAX_DAY_ATTEMPTS and d.next_attempt_at <= now
+        return d.status == "FAILED" and d.attempts < self.settings.max_day_attempts and d.next_attempt_at <= now
 
     def claim_next(self, shard_id: int, epoch: int) -> DayRecord | None:
         """Pick and claim the next day (no await inside: atomic on the event loop)."""
@@ -102,8 +101,9 @@ class EngineContext:
 
     def waiting_for_retries(self, shard_id: int) -> bool:
         """Days of this shard that failed and wait for their backoff (so the shard is not done)."""
+        limit = self.settings.max_day_attempts
         return any(self.owner(d.day_idx) == shard_id and d.status == "FAILED"
-                   and d.attempts < MAX_DAY_ATTEMPTS for d in self.days.values())
+                   and d.attempts < limit for d in self.days.values())
 
     def claim_is_current(self, record: DayRecord, shard_id: int, epoch: int) -> bool:
         live = self.days.get(record.day_idx)
@@ -563,7 +563,7 @@ class Supervisor:
         failed = [d for d in owned if d.status != "COMPLETE"]
         if failed:
             sample = "; ".join(f"day {d.day_idx} ({d.day}): {d.last_error or d.status}" for d in failed[:3])
-            self.stop_reason = (f"{len(failed)} day(s) not COMPLETE after {MAX_DAY_ATTEMPTS} attempts: {sample}")
+            self.stop_reason = (f"{len(failed)} day(s) not COMPLETE after {self.settings.max_day_attempts} attempts: {sample}")
             self.event("error", "engine", self.stop_reason)
             self._final_state = "failed"
             return EXIT_RUNTIME
