@@ -1,0 +1,8 @@
+"""`python -m console.devchain ...` (the child process that `process.spawn()` starts)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
