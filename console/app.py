@@ -72,7 +72,7 @@ class BackfillApp(App[int]):
         reports_dir: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         drives_engine: bool = True,
-        exit_on_terminal: bool = True,
+        exit_on_terminal: bool = False,
     ) -> None:
         super().__init__()
         self.supervisor = supervisor
@@ -87,6 +87,7 @@ class BackfillApp(App[int]):
         self.refresh_costs: deque[float] = deque(maxlen=2000)  # seconds per UI refresh
         self.polls = 0
         self._quitting = False
+        self._announced_end = False
         self._snapshot_error: str | None = None
         self._pending_log: list[tuple[dt.datetime, str, str]] = []
 
@@ -140,6 +141,12 @@ class BackfillApp(App[int]):
         if self._quitting or (self.exit_on_terminal and snap.exit_code is not None):
             self.exit(result=snap.exit_code or 0, return_code=snap.exit_code or 0)
             return True
+        if not self._announced_end:
+            # A run that ends by itself stays on screen: the operator reads the outcome first.
+            self._announced_end = True
+            outcome = snap.stop_reason or snap.engine_state
+            self.ack(f"run ended ({snap.engine_state}, exit {snap.exit_code}): {outcome} — press q to leave",
+                     level="info" if not snap.exit_code else "error")
         return False
 
     # -- selection and binding state ----------------------------------------------------
@@ -260,6 +267,7 @@ class BackfillApp(App[int]):
         def done(confirmed: bool | None) -> None:
             if confirmed:
                 if self._command("abort", self.supervisor.abort):
+                    self._quitting = True  # leave once the engine has stopped
                     self.ack("ABORT requested — the run stops now (exit 3)", level="warn")
             else:
                 self.ack("abort cancelled")

@@ -170,8 +170,19 @@ async def test_quit_attached_detaches_at_once(fake, make_app):
     assert app.return_code == 0
 
 
-async def test_engine_exit_code_ends_the_app(fake, make_app):
+async def test_a_run_that_ends_by_itself_stays_on_screen_until_q(fake, make_app):
     app = make_app(fake, refresh_hz=50)  # the timer path, not a manual refresh
+    async with app.run_test(size=SIZE) as pilot:
+        fake.update(engine_state="failed", exit_code=2, stop_reason="gates failed")
+        await wait_for(pilot, lambda: any("gates failed" in str(n.message) for n in app._notifications))
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 2
+
+
+async def test_exit_on_terminal_ends_the_app_with_the_engine_code(fake, make_app):
+    app = make_app(fake, refresh_hz=50, exit_on_terminal=True)
     async with app.run_test(size=SIZE) as pilot:
         fake.update(engine_state="failed", exit_code=2, stop_reason="gates failed")
         await wait_for(pilot, lambda: not app.is_running)
