@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--days must be >= 1")
 
     from .density import DENSITIES
-    from .faults import PROFILES
+    from .faults import PROFILES, get_profile
 
     if args.profile not in PROFILES:
         return _fail(f"unknown profile {args.profile!r} (one of {', '.join(PROFILES)})")
@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
     from .world import build_world
 
-    world = build_world(args.density, seed=args.seed, start_date=start, days=args.days)
+    world = build_world(args.density, seed=args.seed, start_date=start, days=args.days,
+                        log_timestamps=get_profile(args.profile).log_timestamps)
     print(
         f"devchain: SIMULATED Polygon chain (chain id {world.chain_id}; not a real network) - density "
         f"{args.density}, seed {args.seed}, {world.start_date.isoformat()} + {world.days} days, head {world.head}, "

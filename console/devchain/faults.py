@@ -78,6 +78,9 @@ class FaultProfile:
     bucket_burst: float = 0.0
     retry_after: float = 1.0
     slow_seconds: float = 20.0
+    # Modern nodes and providers put `blockTimestamp` in every log; older ones do not, and a
+    # client must then fetch block headers. Profiles of both kinds keep both paths tested.
+    log_timestamps: bool = True
     description: str = ""
 
 
@@ -88,15 +91,17 @@ PROFILES: dict[str, FaultProfile] = {
     "alchemy500": FaultProfile("alchemy500", range_cap=500, range_style="alchemy500",
                                description="HTTP 400 / -32600 over 500 blocks, with a range hint"),
     "infura": FaultProfile("infura", cap=10_000, cap_style="infura", range_cap=10_000, range_style="infura",
+                           log_timestamps=False,
                            description="-32005 over 10000 results (hint + data), -32602 over 10000 blocks"),
     "quicknode": FaultProfile("quicknode", range_cap=10_000, range_style="quicknode", p_rpc_rate=0.03,
                               rpc_rate_style="quicknode",
                               description="-32614 over a 10,000 block range; -32007 request rate limit"),
     "ankr": FaultProfile("ankr", cap=10_000, cap_style="ankr", range_cap=3_000, range_style="ankr",
+                         log_timestamps=False,
                          description="-32600 'block range is too wide' over 3000 blocks (no hint); max results"),
     "erigon": FaultProfile("erigon", cap=20_000, cap_style="erigon",
                            description="-32602 over 20000 results with 'retry with the range N-M'"),
-    "polygon": FaultProfile("polygon", range_cap=3_500, range_style="polygon",
+    "polygon": FaultProfile("polygon", range_cap=3_500, range_style="polygon", log_timestamps=False,
                             description="bor: 'block range too large, range: N, max: 3500'"),
     "ratelimit": FaultProfile("ratelimit", p_http_429=0.05, p_rpc_rate=0.03, rpc_rate_style="infura",
                               bucket_rps=200.0, bucket_burst=400.0,

@@ -129,7 +129,7 @@ def serialize_day(world: "World", d: int, start: int, end: int, txs: list[tuple]
     seed_b = b"tx" + str(world.seed).encode()
     cur = -1
     txi = li = 0
-    bn = bh = ""
+    bn = bh = bts = ""
     blist: list[str] = []
     blake = hashlib.blake2b
     for blk, _g, _seq, logs in txs:
@@ -138,10 +138,11 @@ def serialize_day(world: "World", d: int, start: int, end: int, txs: list[tuple]
             txi = li = 0
             bn = hex(blk)
             bh = world.block_hash(blk)
+            bts = f'"blockTimestamp":"{hex(world.block_timestamp(blk))}",' if world.log_timestamps else ""
             blist = block_txs[blk] = []
         th = "0x" + blake(seed_b + blk.to_bytes(8, "little") + txi.to_bytes(4, "little"), digest_size=32).hexdigest()
         blist.append(th)
-        mid = f'"blockNumber":"{bn}","blockHash":"{bh}","transactionHash":"{th}","transactionIndex":"{hex(txi)}","logIndex":"'
+        mid = f'"blockNumber":"{bn}",{bts}"blockHash":"{bh}","transactionHash":"{th}","transactionIndex":"{hex(txi)}","logIndex":"'
         for a, t, data, kind in logs:
             tj = '"' + '","'.join(t) + '"' if t else ""
             raw.append(f'{{"address":"{a}","topics":[{tj}],"data":"{data}",{mid}{hex(li)}","removed":false}}'.encode())

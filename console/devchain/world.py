@@ -51,7 +51,7 @@ class World:
 
     def __init__(self, density: str = "demo", seed: int = 1, start_date: dt.date | None = None,
                  days: int | None = None, profile: ProtocolProfile = DEFAULT_PROFILE,
-                 day_cache: int | None = None):
+                 day_cache: int | None = None, log_timestamps: bool = True):
         if density not in DENSITIES:
             raise ValueError(f"unknown density {density!r} (choose from {', '.join(DENSITIES)})")
         self.density: Density = DENSITIES[density]
@@ -62,6 +62,7 @@ class World:
         if self.days < 1:
             raise ValueError("days must be >= 1")
         self.profile = profile
+        self.log_timestamps = log_timestamps
         self.chain = Chain(self.seed, self.start_date, self.days)
         self.head = self.chain.head
         self.last_day_block = self.chain.last_day_block

@@ -8,7 +8,7 @@ from tests.e2e.helpers import TABLES, engine_settings, query, run, stored_rows, 
 
 
 @pytest.mark.parametrize("profile,scope", [("clean", "polymarket"), ("hostile", "polymarket"),
-                                           ("clean", "all")])
+                                           ("infura", "polymarket"), ("clean", "all")])
 def test_rows_equal_ground_truth(tmp_path, profile, scope):
     settings = engine_settings(tmp_path / "data", devchain_profile=profile, usdc_scope=scope)
     assert run(settings) == 0
