@@ -70,8 +70,9 @@ class DayResolver:
             return self._head[1]
         self.requests += 1
         h = int(await self.rpc.block_number())
-        self._head = (now, h)
         await self._probe([h])
+        # Published only once its timestamp is known: a concurrent resolve() reads both.
+        self._head = (now, h)
         return h
 
     # ------------------------------------------------------------------ search

@@ -69,6 +69,7 @@ class RpcStats:
         "http_requests",
         "bytes_received",
         "in_flight",
+        "parse_seconds",
     )
 
     def __init__(self) -> None:
@@ -92,6 +93,7 @@ class RpcStats:
         self.http_requests = 0
         self.bytes_received = 0
         self.in_flight = 0
+        self.parse_seconds = 0.0  # time spent in orjson.loads (the bench's breakdown)
 
     def snapshot(self) -> dict:
         d = {k: getattr(self, k) for k in self.__slots__}
@@ -311,10 +313,12 @@ class RpcClient:
         ms = (time.monotonic() - t0) * 1000.0
         st.latency_ewma_ms = ms if st.latency_ewma_ms == 0.0 else st.latency_ewma_ms * 0.9 + ms * 0.1
         st.bytes_received += len(raw)
+        t_parse = time.perf_counter()
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError:
             obj = None
+        st.parse_seconds += time.perf_counter() - t_parse
         if obj is None or not (200 <= status < 300):
             err_obj = obj.get("error") if isinstance(obj, dict) else None
             if obj is None:

@@ -226,8 +226,11 @@ class ShardWorker:
             try:
                 missing = decode.missing_timestamps(logs)
                 timestamps = await rpc.block_timestamps(missing) if missing else {}
-                return decoder(logs, day_idx=day_idx, from_block=a, to_block=b,
-                               addresses=addresses, timestamps=timestamps)
+                t0 = time.perf_counter()
+                columns = decoder(logs, day_idx=day_idx, from_block=a, to_block=b,
+                                  addresses=addresses, timestamps=timestamps)
+                self.ctx.decode_seconds += time.perf_counter() - t0
+                return columns
             except InvalidResponse as exc:
                 rpc.stats.invalid_responses += 1
                 self.log.warning("❌ Error: invalid response for blocks %d-%d (%s), refetching", a, b, exc)

@@ -61,6 +61,7 @@ class EngineContext:
         self.stopping = False
         self.limits = sup.limits
         self.book = DensityBook()
+        self.decode_seconds = 0.0  # time spent decoding logs (the bench's breakdown)
         self._claim_seq = 0
 
     def worker_logger(self, shard_id: int) -> logging.Logger:

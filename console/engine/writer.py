@@ -73,7 +73,7 @@ def checkpoint_row(d: DayRecord) -> dict[str, Any]:
 
 
 class Writer:
-    def __init__(self, store: Store, state: StateDB, *, max_rows: int = 200_000,
+    def __init__(self, store: Store, state: StateDB, *, max_rows: int = 100_000,
                  flush_seconds: float = 0.5, queue_items: int = 128, retry_for: float = 300.0,
                  logger: logging.Logger | None = None,
                  on_committed: Callable[[DayRecord], Awaitable[None]] | None = None) -> None:

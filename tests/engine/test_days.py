@@ -205,3 +205,46 @@ async def test_boundary_matches_brute_force(seed, offset, gaps):
         assert first == rpc.truth(midnight_ts(day))
         assert last == rpc.truth(midnight_ts(day) + 86_400) - 1
     assert rpc.calls <= 40
+
+
+async def test_concurrent_resolves_share_one_head_safely():
+    """Eight shards resolve their first days at once (the KeyError seen in a demo run)."""
+    import asyncio as _asyncio
+    import datetime as _dt
+
+    from console.engine.days import DayResolver
+
+    class SlowChain:
+        """2 s blocks from 2024-01-01 00:00:00Z - 1000 s; every call yields to the loop."""
+
+        base = int(_dt.datetime(2024, 1, 1, tzinfo=_dt.timezone.utc).timestamp()) - 1000
+
+        async def block_number(self):
+            await _asyncio.sleep(0)
+            return 100_000
+
+        async def block_timestamp(self, n):
+            await _asyncio.sleep(0)
+            return self.base + 2 * n
+
+        async def block_timestamps(self, blocks):
+            await _asyncio.sleep(0)
+            return {b: self.base + 2 * b for b in blocks}
+
+    class Cache:
+        async def get_boundary(self, ts):
+            return None
+
+        async def put_boundary(self, ts, block):
+            pass
+
+    resolver = DayResolver(SlowChain(), Cache(), finality_blocks=200)
+    days = [_dt.date(2024, 1, 1) + _dt.timedelta(days=i) for i in range(2)]
+    async def later(day, ticks):
+        for _ in range(ticks):  # arrive while an earlier resolve is half-way through head()
+            await _asyncio.sleep(0)
+        return await resolver.resolve(day)
+
+    got = await _asyncio.gather(*(later(d, i) for i, d in enumerate(days * 4)))
+    assert got[0] == (500, 43_699) and got[1] == (43_700, 86_899)
+    assert len(set(got)) == 2

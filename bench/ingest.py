@@ -1,0 +1,124 @@
+"""End-to-end ingest figures: devchain (child process) -> engine -> embedded ClickHouse.
+
+Prints logs/s with a breakdown (JSON parse / decode / insert), eth_getLogs calls per stream
+against the cap-bound minimum, failed oversize calls, and the engine's peak RSS. Figures, not
+assertions: run it before and after a change to the hot path.
+
+  python bench/ingest.py                                  # demo world, clean profile
+  python bench/ingest.py --profile alchemy                # calls vs the 10k-log minimum
+  python bench/ingest.py --profile clean --latency-ms 100 --rps 25 --density small
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from console.devchain.faults import get_profile  # noqa: E402
+from console.devchain.index import FilterSpec  # noqa: E402
+from console.devchain.process import spawn  # noqa: E402
+from console.devchain.world import build_world  # noqa: E402
+from console.engine.launch import run_engine  # noqa: E402
+from console.protocol import DEFAULT_PROFILE  # noqa: E402
+from console.settings import load_settings  # noqa: E402
+
+
+def minimum_calls(world, cap: int | None, scope: str) -> dict[str, int]:
+    """ceil(logs / cap) per (day, stream), at least one call each: what no client can beat."""
+    out: dict[str, int] = {}
+    for d in range(world.days):
+        day = world.start_date.fromordinal(world.start_date.toordinal() + d)
+        a, b = world.day_bounds(d)
+        for s in DEFAULT_PROFILE.streams(day, scope):
+            p = s.filter_params()
+            n = world.count(a, b, FilterSpec.from_params(p["address"], p["topics"]))
+            out[s.name] = out.get(s.name, 0) + (max(1, math.ceil(n / cap)) if cap else 1)
+    return out
+
+
+def warm_up(url: str, start, days: int) -> None:
+    """Make the devchain generate every day before the clock starts (it generates lazily)."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, body, {"Content-Type": "application/json"})) as r:
+        head = int(json.loads(r.read())["result"], 16)
+    step = 20_000
+    for a in range(0, head, step):
+        q = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+             "params": [{"fromBlock": hex(a), "toBlock": hex(min(head, a + step - 1)),
+                         "topics": ["0x" + "ee" * 32]}]}
+        req = urllib.request.Request(url, json.dumps(q).encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=300) as r:
+            r.read()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--density", default="demo")
+    ap.add_argument("--profile", default="clean")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--latency-ms", type=float, default=0)
+    ap.add_argument("--rps", type=float, default=None)
+    ap.add_argument("--scope", default="polymarket")
+    args = ap.parse_args()
+
+    # Only the calendar here: generating the world in this process would inflate our RSS.
+    from console.devchain.density import DENSITIES
+
+    start, days = DENSITIES[args.density].default_start, DENSITIES[args.density].default_days
+    holder: dict = {}
+    with spawn(density=args.density, profile=args.profile, seed=args.seed,
+               latency_ms=args.latency_ms) as chain, tempfile.TemporaryDirectory() as tmp:
+        warm_up(chain.url, start, days)
+        settings = load_settings({
+            "rpc_url": chain.url, "start_date": start.isoformat(), "days": days,
+            "data_dir": str(Path(tmp) / "data"), "shards": args.shards, "no_rebuild": True,
+            "rps": args.rps, "usdc_scope": args.scope, "gate_interval": 86400,
+        })
+        t0 = time.perf_counter()
+        code = asyncio.run(run_engine(settings, on_ready=lambda sup: holder.setdefault("sup", sup),
+                                      say=lambda m: None))
+        wall = time.perf_counter() - t0
+        served = chain.stats()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sup = holder["sup"]
+    st = sup.rpc.stats
+    logs = st.logs_received
+    rows = sum(d.erc20_count + d.erc1155_count for d in sup.days.values())
+    calls_by_stream = served.get("getlogs_calls") or st.getlogs_calls
+    cap = get_profile(args.profile).cap
+    world = build_world(args.density, seed=args.seed)
+    minimum = minimum_calls(world, cap, args.scope)
+    print(f"world {args.density} seed {args.seed}: {world.days} days · profile {args.profile} · "
+          f"latency {args.latency_ms:g} ms · rps {args.rps or 'unlimited'} · shards {args.shards}")
+    print(f"exit code            {code}")
+    print(f"wall                 {wall:8.2f} s (engine start to finish, devchain already up)")
+    print(f"logs received        {logs:>10,}   rows stored (erc20+erc1155) {rows:,}")
+    print(f"end-to-end           {logs / wall:10,.0f} logs/s")
+    print(f"breakdown            parse {st.parse_seconds:.2f} s · decode {sup.ctx.decode_seconds:.2f} s · "
+          f"insert {sup.writer.insert_seconds:.2f} s (insert runs on the store thread)")
+    print(f"eth_getLogs calls    {st.getlogs_calls:,} (devchain served {calls_by_stream})")
+    print(f"minimum calls        {sum(minimum.values()):,} at cap {cap or 'none'} "
+          f"-> ratio {st.getlogs_calls / max(1, sum(minimum.values())):.3f}")
+    print(f"  per stream min     {minimum}")
+    print(f"oversize failures    {st.oversize_failures} ({100 * st.oversize_failures / max(1, st.getlogs_calls):.1f}% of calls)")
+    print(f"all calls            {sum(st.calls_by_method.values()):,}  errors {dict(st.errors_by_class)}")
+    if args.rps:
+        print(f"rate-bound wall      calls/rps = {sum(st.calls_by_method.values()) / args.rps:.1f} s "
+              f"-> wall is {wall / (sum(st.calls_by_method.values()) / args.rps):.2f}x")
+    print(f"engine peak RSS      {rss_mb:,.0f} MB (this process; the devchain is a separate process)")
+
+
+if __name__ == "__main__":
+    main()
