@@ -31,8 +31,9 @@ from console.protocol import DEFAULT_PROFILE  # noqa: E402
 from console.settings import load_settings  # noqa: E402
 
 
-def minimum_calls(world, cap: int | None, scope: str) -> dict[str, int]:
-    """ceil(logs / cap) per (day, stream), at least one call each: what no client can beat."""
+def minimum_calls(world, cap: int | None, range_cap: int | None, scope: str) -> dict[str, int]:
+    """max(ceil(logs / cap), ceil(blocks / range_cap)) per (day, stream), at least one call
+    each: what no client can beat."""
     out: dict[str, int] = {}
     for d in range(world.days):
         day = world.start_date.fromordinal(world.start_date.toordinal() + d)
@@ -40,7 +41,9 @@ def minimum_calls(world, cap: int | None, scope: str) -> dict[str, int]:
         for s in DEFAULT_PROFILE.streams(day, scope):
             p = s.filter_params()
             n = world.count(a, b, FilterSpec.from_params(p["address"], p["topics"]))
-            out[s.name] = out.get(s.name, 0) + (max(1, math.ceil(n / cap)) if cap else 1)
+            need = max(1, math.ceil(n / cap) if cap else 1,
+                       math.ceil((b - a + 1) / range_cap) if range_cap else 1)
+            out[s.name] = out.get(s.name, 0) + need
     return out
 
 
@@ -96,22 +99,27 @@ def main() -> None:
     st = sup.rpc.stats
     logs = st.logs_received
     rows = sum(d.erc20_count + d.erc1155_count for d in sup.days.values())
-    calls_by_stream = served.get("getlogs_calls") or st.getlogs_calls
-    cap = get_profile(args.profile).cap
+    fault = get_profile(args.profile)
+    cap = fault.cap
     world = build_world(args.density, seed=args.seed)
-    minimum = minimum_calls(world, cap, args.scope)
+    minimum = minimum_calls(world, cap, fault.range_cap, args.scope)
     print(f"world {args.density} seed {args.seed}: {world.days} days · profile {args.profile} · "
           f"latency {args.latency_ms:g} ms · rps {args.rps or 'unlimited'} · shards {args.shards}")
     print(f"exit code            {code}")
     print(f"wall                 {wall:8.2f} s (engine start to finish, devchain already up)")
     print(f"logs received        {logs:>10,}   rows stored (erc20+erc1155) {rows:,}")
-    print(f"end-to-end           {logs / wall:10,.0f} logs/s")
+    fetch = (max(sup._completed_times) - sup._started) if sup._completed_times else wall
+    print(f"end-to-end           {logs / wall:10,.0f} logs/s (whole command)")
+    print(f"backfill phase       {logs / fetch:10,.0f} logs/s ({fetch:.2f} s from engine start to the last "
+          f"day COMPLETE; the rest is store start-up and the closing gates)")
     print(f"breakdown            parse {st.parse_seconds:.2f} s · decode {sup.ctx.decode_seconds:.2f} s · "
           f"insert {sup.writer.insert_seconds:.2f} s (insert runs on the store thread)")
-    print(f"eth_getLogs calls    {st.getlogs_calls:,} (devchain served {calls_by_stream})")
+    print(f"eth_getLogs calls    {st.getlogs_calls:,} (devchain served {served.get('getlogs_calls')}, "
+          f"warm-up included)")
     print(f"minimum calls        {sum(minimum.values()):,} at cap {cap or 'none'} "
           f"-> ratio {st.getlogs_calls / max(1, sum(minimum.values())):.3f}")
-    print(f"  per stream min     {minimum}")
+    print(f"  per stream         " + " · ".join(
+        f"{k} {sup.ctx.calls_by_stream.get(k, 0)}/{v}" for k, v in minimum.items()) + " (calls/minimum)")
     print(f"oversize failures    {st.oversize_failures} ({100 * st.oversize_failures / max(1, st.getlogs_calls):.1f}% of calls)")
     print(f"all calls            {sum(st.calls_by_method.values()):,}  errors {dict(st.errors_by_class)}")
     if args.rps:

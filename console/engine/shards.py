@@ -212,6 +212,7 @@ class ShardWorker:
                 ctx.note_progress()
                 self.rt.beat(f"day {record.day_idx} {stream.name} {a}-{b}")
                 await self.checkpoint()
+            ctx.calls_by_stream[stream.name] = ctx.calls_by_stream.get(stream.name, 0) + planner.calls
         for name, ranges in tiles.items():
             gap = tiling_gap(ranges, start, end)
             if gap:

@@ -62,6 +62,10 @@ class EngineContext:
         self.limits = sup.limits
         self.book = DensityBook()
         self.decode_seconds = 0.0  # time spent decoding logs (the bench's breakdown)
+        # With nothing known about a stream, ask for the whole day first: a sparse stream then
+        # costs one call, and a dense one costs one failed call whose error says what works.
+        self.initial_span = 50_000
+        self.calls_by_stream: dict[str, int] = {}  # eth_getLogs calls (failed ones too) per stream
         self._claim_seq = 0
 
     def worker_logger(self, shard_id: int) -> logging.Logger:
@@ -159,7 +163,8 @@ class EngineContext:
     def planner_for(self, stream: str, day_idx: int) -> RangePlanner:
         """A planner for one (day, stream), seeded by the run's density book: earlier days and
         the day's earlier streams tell how many logs a block range will hold."""
-        return RangePlanner(self.limits, book=self.book, day_idx=day_idx, stream=stream)
+        return RangePlanner(self.limits, book=self.book, day_idx=day_idx, stream=stream,
+                            initial_span=self.initial_span)
 
     def note_progress(self) -> None:
         self.sup.limits_dirty = True
@@ -396,6 +401,7 @@ class Supervisor:
             "rpc_calls_by_method": dict(s.calls_by_method), "rpc_errors_by_class": dict(s.errors_by_class),
             "getlogs_calls": s.getlogs_calls, "logs_received": s.logs_received,
             "oversize_failures": s.oversize_failures, "learned_limits": self.limits.to_dict(),
+            "getlogs_calls_by_stream": dict(self.ctx.calls_by_stream) if self.ctx else {},
             "run_seconds": round(time.monotonic() - self._started, 3),
             "start_date": self.start_date.isoformat(), "days": self.days_total,
             "usdc_scope": self.settings.usdc_scope,
