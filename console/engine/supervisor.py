@@ -188,6 +188,7 @@ class Supervisor:
         self.runtimes: dict[int, ShardRuntime] = {}
         self.workers: dict[int, ShardWorker] = {}
         self.tasks: dict[int, asyncio.Task] = {}
+        self._restarting: set[int] = set()
         self.events: collections.deque[EventRecord] = collections.deque(maxlen=200)
         self.gates: dict[str, GateResult] = {}
         self.rebuild_steps: dict[int, RebuildStep] = {
@@ -349,15 +350,21 @@ class Supervisor:
         rt = self.runtimes.get(shard_id)
         if rt is not None:
             rt.state = "restarting"
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self.ctx and self.ctx.stopping:
-            return
-        await self._launch(shard_id, restart=True)
+        # While the old task winds down, its end must not read as "every shard finished".
+        self._restarting.add(shard_id)
+        try:
+            if task is not None and not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+            if self.ctx and self.ctx.stopping:
+                return
+            await self._launch(shard_id, restart=True)
+        finally:
+            self._restarting.discard(shard_id)
+            self._check_done()
         self.event("warn", "monitor" if why != "operator restart" else "operator",
                    f"shard {shard_id} restarted ({why}), epoch {self.runtimes[shard_id].epoch}")
         self.monitor_log.info("↻ shard %d restarted (%s), new epoch %d", shard_id, why,
@@ -368,7 +375,7 @@ class Supervisor:
         return [d for d in self.days.values() if d.day_idx % self.settings.shards in own]
 
     def _check_done(self) -> None:
-        if self._done is None:
+        if self._done is None or self._restarting:
             return
         if all(t.done() for t in self.tasks.values()):
             self._done.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any, Callable
 
 import aiohttp
@@ -24,6 +25,9 @@ class FaultProxy:
         self.rules: list[Rule] = []
         self.rewrites: list[Callable[[dict, dict], dict]] = []
         self.down = False  # when set, every request gets its connection dropped
+        # (predicate, seconds): the first request matching a predicate hangs that long (once)
+        self.hangs: list[tuple[Callable[[dict], bool], float]] = []
+        self.hung_at: list[float] = []  # time.monotonic() of each hang's start
         self.requests = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -48,6 +52,7 @@ class FaultProxy:
         self._loop.run_forever()
 
     async def _start(self) -> None:
+        self._closing = asyncio.Event()
         self._session = aiohttp.ClientSession()
         app = web.Application()
         app.router.add_post("/", self._handle)
@@ -59,6 +64,7 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{port}/"
 
     async def _shutdown(self) -> None:
+        self._closing.set()
         await self._session.close()
         await self._runner.cleanup()
 
@@ -70,6 +76,17 @@ class FaultProxy:
         body = await request.read()
         payload = orjson.loads(body)
         if isinstance(payload, dict):
+            for i, (predicate, seconds) in enumerate(self.hangs):
+                if predicate(payload):
+                    del self.hangs[i]
+                    self.hung_at.append(time.monotonic())
+                    try:  # a hang ends early when the proxy shuts down
+                        await asyncio.wait_for(self._closing.wait(), seconds)
+                    except asyncio.TimeoutError:
+                        pass
+                    if self._closing.is_set():
+                        return web.Response(status=503)
+                    break
             for rule in self.rules:
                 answer = rule(payload)
                 if isinstance(answer, web.StreamResponse):
