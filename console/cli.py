@@ -138,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from console.settings import ConfigError
 
+    # Everything this tool writes (state, logs, reports, embedded ClickHouse) is the operator's
+    # alone: files 0600, directories 0700, including the ones chDB creates.
+    os.umask(0o077)
     try:
         if args.command == "devchain":
             from console.devchain.cli import run as run_devchain

@@ -111,16 +111,16 @@ async def _status_printer(sup, every: float = 5.0) -> None:
 
 
 async def _periodic_reports(sup, settings: Settings) -> None:
-    from console.report import render_snapshot
+    """--report-every: the dashboard as SVG + PNG, rendered off the engine's loop."""
+    from console.report import save_report
 
     while True:
         await asyncio.sleep(settings.report_every)
-        out = settings.data_dir / "reports" / (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ".svg")
         try:
-            await asyncio.to_thread(render_snapshot, sup, out)
-            print(f"report written: {out}", flush=True)
+            svg, png = await asyncio.to_thread(save_report, sup.snapshot(), settings.data_dir / "reports")
+            print(f"report written: {svg} and {png.name}", flush=True)
         except Exception as exc:
-            _err(f"report failed: {exc}")
+            _err(f"report failed: {type(exc).__name__}: {exc}")
 
 
 def run_with_ui(settings: Settings) -> int:
