@@ -1,0 +1,217 @@
+"""Safety gates (DESIGN §6.8): relaxed during the backfill, strict before the rebuild.
+
+Each gate is one SQL file in `console/sql/gates/` returning one row `(value, n, detail)`
+(a file with two statements starts with a cheap screen returning `(clean, n)`; the exact
+query runs only when the screen is not clean — see duplicates.sql and infra_balance.sql):
+`value` is compared with the threshold, `n` is how much data the gate saw (0 -> "no data
+yet": the gate passes, so a relaxed run early in the backfill is not a false alarm), and
+`detail` says what is wrong when it fails.
+
+| gate            | value                                          | pass                 |
+|-----------------|------------------------------------------------|----------------------|
+| coverage        | tiled COMPLETE days / COMPLETE days            | >= thresholds.coverage (1.0) |
+| duplicates      | keys with >1 distinct content in the raw rows  | == 0                 |
+| high_confidence | HIGH share of BUY/SELL net flows               | >= 0.60 / 0.80       |
+| sane_price      | share of clean trades with 0 < p <= 1          | >= 0.80 / 0.95       |
+| infra_balance   | (tx, exchange/adapter, asset) with net != 0    | == 0                 |
+
+The net-flow gates read the classified flows from the view `net_flows_live`
+(console/sql/rebuild/00_views.sql, the very SQL rebuild step 1 materialises) or, inside the
+rebuild, from the staging table step 1 just filled — never a second copy of the rules.
+In relaxed mode the data gates only look at COMPLETE days (a day being fetched is partial by
+nature); in strict mode they look at everything.
+
+A gate whose query fails is a failed gate (value 0, detail "❌ Error: ..."): a safety check
+that could not run must not let a rebuild through.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from console.engine.events import GateResult
+from console.engine.logs import error as log_error
+from console.protocol import ZERO_ADDRESS, ProtocolProfile, is_address
+from console.settings import GateThresholds
+from console.sql import load, statements
+
+Mode = Literal["relaxed", "strict"]
+
+LIVE_FLOWS = "{db}.net_flows_live"
+STAGING_FLOWS = "{db}.net_flows_staging"
+VIEWS_SQL = "rebuild/00_views.sql"
+_COMPLETE_DAYS = "day_idx IN (SELECT day_idx FROM {db}.backfill_checkpoint WHERE status = 'COMPLETE')"
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    name: str
+    file: str
+    comparator: str  # ">=" or "=="
+    threshold: Callable[[GateThresholds, str], float]
+    empty_value: float  # the value reported when the gate saw no data
+
+
+GATES: tuple[GateSpec, ...] = (
+    GateSpec("coverage", "gates/coverage.sql", ">=", lambda t, m: t.coverage, 1.0),
+    GateSpec("duplicates", "gates/duplicates.sql", "==", lambda t, m: 0.0, 0.0),
+    GateSpec("high_confidence", "gates/high_confidence.sql", ">=",
+             lambda t, m: t.high_confidence_strict if m == "strict" else t.high_confidence_relaxed, 1.0),
+    GateSpec("sane_price", "gates/sane_price.sql", ">=",
+             lambda t, m: t.sane_price_strict if m == "strict" else t.sane_price_relaxed, 1.0),
+    GateSpec("infra_balance", "gates/infra_balance.sql", "==", lambda t, m: 0.0, 0.0),
+)
+GATE_NAMES = tuple(g.name for g in GATES)
+
+
+# --- rendering the profile into SQL ---------------------------------------------------------
+def _array(addresses) -> str:
+    items = sorted({a.lower() for a in addresses})
+    for a in items:
+        if not is_address(a):  # addresses come from validated settings; never inject text
+            raise ValueError(f"not an address: {a!r}")
+    return "[" + ", ".join(f"'{a}'" for a in items) + "]" if items else "['']"
+
+
+def render(sql: str, profile: ProtocolProfile, *, flows: str = LIVE_FLOWS,
+           complete_days_only: bool = False) -> str:
+    """Fill the profile placeholders of a gate/rebuild SQL file (`{db}` is left to the store)."""
+    watched = tuple(d.address for d in profile.exchanges + profile.adapters)
+    return (
+        sql.replace("{flows}", flows)
+        .replace("{complete_days}", _COMPLETE_DAYS if complete_days_only else "1")
+        .replace("{collateral}", _array(profile.all_collateral()))
+        .replace("{ctf}", _array(d.address for d in profile.ctf))
+        .replace("{infra}", _array(profile.infrastructure()))
+        .replace("{watched}", _array(watched))
+        .replace("{zero}", f"'{ZERO_ADDRESS}'")
+    )
+
+
+async def ensure_views(store, profile: ProtocolProfile) -> None:
+    """(Re)create the shared classification views for this profile; cheap, idempotent."""
+    for stmt in statements(render(load(VIEWS_SQL), profile)):
+        await store.command(stmt)
+
+
+# --- evaluation -----------------------------------------------------------------------------
+def _passes(value: float, comparator: str, threshold: float) -> bool:
+    if comparator == ">=":
+        return value >= threshold - 1e-12
+    if comparator == "<=":
+        return value <= threshold + 1e-12
+    return abs(value - threshold) < 1e-12
+
+
+def format_result(r: GateResult) -> str:
+    """One gates.log / on-complete.log line."""
+    verdict = "PASS" if r.passed else "FAIL"
+    line = (f"gate {r.name} mode={r.mode} value={r.value:.4f} {r.comparator} "
+            f"{r.threshold:.4f} {verdict}")
+    if r.detail:
+        line += f" ({r.detail})"
+    return line if r.passed else f"❌ {line}"
+
+
+def shortfall(r: GateResult) -> str:
+    """How far a failed gate is from its threshold, in words."""
+    if r.comparator == ">=":
+        return f"{r.value:.4f} < {r.threshold:.4f} by {r.threshold - r.value:.4f}"
+    if r.comparator == "<=":
+        return f"{r.value:.4f} > {r.threshold:.4f} by {r.value - r.threshold:.4f}"
+    return f"{r.value:g} != {r.threshold:g} (off by {abs(r.value - r.threshold):g})"
+
+
+async def evaluate(store, profile: ProtocolProfile, spec: GateSpec, thresholds: GateThresholds,
+                   mode: Mode, *, flows: str = LIVE_FLOWS) -> GateResult:
+    threshold = float(spec.threshold(thresholds, mode))
+    at = dt.datetime.now(dt.timezone.utc)
+    sql = render(load(spec.file), profile, flows=flows, complete_days_only=(mode == "relaxed"))
+    stmts = statements(sql)
+    try:
+        if len(stmts) == 2:
+            # a cheap screen (clean, n) first; the exact query only when the screen is not clean
+            clean, n = (await store.query(stmts[0]))[0]
+            if not n:
+                return GateResult(spec.name, mode, spec.empty_value, threshold, spec.comparator,
+                                  True, at, "no data yet")
+            if clean:
+                return GateResult(spec.name, mode, spec.empty_value, threshold, spec.comparator,
+                                  True, at, f"n={int(n)}; screened clean")
+        rows = await store.query(stmts[-1])
+    except Exception as exc:  # a gate that cannot run fails
+        return GateResult(spec.name, mode, 0.0, threshold, spec.comparator, False, at,
+                          f"❌ Error: gate query failed: {exc}"[:500])
+    value, n, detail = rows[0] if rows else (spec.empty_value, 0, "")
+    if not n:
+        return GateResult(spec.name, mode, spec.empty_value, threshold, spec.comparator, True, at,
+                          "no data yet")
+    value = float(value)
+    passed = _passes(value, spec.comparator, threshold)
+    detail = f"n={int(n)}" + (f"; {detail}" if detail else "")
+    return GateResult(spec.name, mode, value, threshold, spec.comparator, passed, at, detail[:1000])
+
+
+async def record(store, results: list[GateResult], run_id: str = "") -> None:
+    """Append results to ClickHouse `gate_results`."""
+    if not results:
+        return
+    await store.insert_columns("gate_results", {
+        "run_id": [run_id] * len(results),
+        "name": [r.name for r in results],
+        "mode": [r.mode for r in results],
+        "value": [float(r.value) for r in results],
+        "threshold": [float(r.threshold) for r in results],
+        "comparator": [r.comparator for r in results],
+        "passed": [bool(r.passed) for r in results],
+        "detail": [r.detail for r in results],
+        "at": [r.at for r in results],
+    })
+
+
+def log_results(logger: logging.Logger | None, results: list[GateResult]) -> None:
+    if logger is None:
+        return
+    for r in results:
+        if r.passed:
+            logger.info(format_result(r))
+        else:
+            log_error(logger, format_result(r).removeprefix("❌ "))
+
+
+async def run_gates(store, profile: ProtocolProfile, thresholds: GateThresholds, mode: Mode, *,
+                    logger: logging.Logger | None = None, run_id: str = "",
+                    flows_table: str | None = None, only: tuple[str, ...] | None = None,
+                    ) -> list[GateResult]:
+    """Evaluate every gate, store and log each result, return them (in GATES order).
+
+    `flows_table`: read the classified flows from this table (`{db}.net_flows_staging` inside
+    the rebuild) instead of the live view. `only`: a subset of GATE_NAMES.
+    """
+    if mode not in ("relaxed", "strict"):
+        raise ValueError(f"mode must be relaxed or strict, not {mode!r}")
+    flows = flows_table or LIVE_FLOWS
+    specs = [g for g in GATES if only is None or g.name in only]
+    results: list[GateResult] = []
+    views_error: str | None = None
+    try:
+        await ensure_views(store, profile)
+    except Exception as exc:
+        views_error = f"❌ Error: cannot create the net-flow views: {exc}"[:500]
+    for spec in specs:
+        if views_error and spec.name in ("high_confidence", "sane_price", "infra_balance"):
+            results.append(GateResult(spec.name, mode, 0.0, float(spec.threshold(thresholds, mode)),
+                                      spec.comparator, False, dt.datetime.now(dt.timezone.utc),
+                                      views_error))
+            continue
+        results.append(await evaluate(store, profile, spec, thresholds, mode, flows=flows))
+    log_results(logger, results)
+    try:
+        await record(store, results, run_id)
+    except Exception as exc:
+        if logger is not None:
+            log_error(logger, f"cannot record gate results: {exc}")
+    return results
