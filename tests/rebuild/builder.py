@@ -188,3 +188,25 @@ async def load_world(store, world, *, scope: str = "polymarket", claim_id: int =
     await load_days(store, [d["day_idx"] for d in days], claim_id=claim_id, counts=counts,
                     day_bounds=bounds)
     return world.truth_rows("pnl")
+
+
+async def compare_pnl(store, truth: list[dict]) -> tuple[int, list]:
+    """Compare `positions` with the truth's PnL rows on every all-HIGH position.
+
+    Returns (positions compared, mismatches as (truth, ours) pairs); a truth position missing
+    from `positions` is a mismatch too.
+    """
+    ours = {(r["wallet"], int(r["token_id"])): r for r in await store.query_dicts(
+        "SELECT wallet, token_id, realized_pnl, all_high, amount, settled FROM {db}.positions")}
+    compared, bad = 0, []
+    for t in truth:
+        p = ours.get((t["wallet"], int(t["token_id"])))
+        if p is None:
+            bad.append((t, None))
+            continue
+        if not p["all_high"]:
+            continue
+        compared += 1
+        if p["realized_pnl"] != t["realized_pnl"]:
+            bad.append((t, p))
+    return compared, bad

@@ -10,7 +10,7 @@ from console.devchain.world import build_world
 from console.engine.rebuild import SUCCESS_LINE, rebuild
 from console.settings import GateThresholds
 
-from .builder import PROFILE, load_world
+from .builder import PROFILE, compare_pnl, load_world
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +33,8 @@ async def test_rebuild_matches_devchain_truth(store, data_dir, world, scope):
     for kind in ("BUY", "SELL", "SPLIT", "MERGE", "TRANSFER"):
         assert sum(n for (k, _), n in counts.items() if k == kind) > 0, kind
 
-    ours = {(r["wallet"], int(r["token_id"])): r for r in await store.query_dicts(
-        "SELECT wallet, token_id, realized_pnl, all_high, amount, settled FROM {db}.positions")}
-    compared = mismatched = 0
-    bad = []
-    for t in truth:
-        p = ours.get((t["wallet"], int(t["token_id"])))
-        assert p is not None, t
-        if not p["all_high"]:
-            continue
-        compared += 1
-        if p["realized_pnl"] != t["realized_pnl"]:
-            mismatched += 1
-            bad.append((t, p))
-    print(f"positions compared (all HIGH): {compared} of {len(truth)}; mismatched {mismatched}")
+    compared, bad = await compare_pnl(store, truth)
+    print(f"positions compared (all HIGH): {compared} of {len(truth)}; mismatched {len(bad)}")
     assert compared >= 0.8 * len(truth)
     assert not bad, bad[:5]
 
