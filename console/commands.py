@@ -271,19 +271,32 @@ def cmd_screenshot(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # --- gates / rebuild ----------------------------------------------------------------------------
-def _offline_store(settings: Settings):
-    """Open the run's store when no engine holds the data dir (chDB allows one process)."""
+def _offline_store(settings: Settings) -> list[str]:
+    """Check that no engine holds the data dir (chDB allows one process); returns the stream
+    names the run's days must cover (from the run's start date in the mirror)."""
     from console.engine.launch import lock_holder
+    from console.engine.state import STATE_FILE
 
     _need_state(settings)
     pid = lock_holder(settings.data_dir)
     if pid:
         raise ConfigError(f"--data-dir {settings.data_dir}: a run is active (pid {pid}); "
                           f"press g in `backfill-console attach` to run the gates there")
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{settings.data_dir / STATE_FILE}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'start_date'").fetchone()
+    finally:
+        conn.close()
+    if not row:
+        return []
+    start = dt.date.fromisoformat(row[0])
+    return [s.name for s in settings.profile().streams(start, settings.usdc_scope)]
 
 
 def cmd_gates(settings: Settings, args: argparse.Namespace) -> int:
-    _offline_store(settings)
+    streams = _offline_store(settings)
     from console.engine.gates import run_gates
     from console.engine.launch import data_dir_lock
     from console.engine.logs import close_loggers, file_logger
@@ -295,7 +308,7 @@ def cmd_gates(settings: Settings, args: argparse.Namespace) -> int:
         store = await Store.open(settings.dsn, settings.database)
         try:
             return await run_gates(store, settings.profile(), settings.gates, mode,
-                                   logger=file_logger(settings.data_dir, "gates"))
+                                   logger=file_logger(settings.data_dir, "gates"), streams=streams)
         finally:
             await store.close()
             close_loggers(settings.data_dir)
@@ -309,7 +322,7 @@ def cmd_gates(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
-    _offline_store(settings)
+    streams = _offline_store(settings)
     from console.engine.launch import data_dir_lock
     from console.engine.logs import close_loggers, file_logger
     from console.engine.rebuild import rebuild
@@ -325,7 +338,7 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
                 raise ConfigError(f"rebuild needs every day COMPLETE: {done} of {total} are")
             return await rebuild(store, settings.profile(), settings.gates, settings.data_dir,
                                  run_stats={"source": "backfill-console rebuild"},
-                                 logger=file_logger(settings.data_dir, "on-complete"),
+                                 logger=file_logger(settings.data_dir, "on-complete"), streams=streams,
                                  on_step=lambda s: print(f"step {s.index} {s.name}: {s.state}"
                                                          + (f" ({s.seconds:.1f}s)" if s.seconds else "")))
         finally:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 from console.engine.events import GateResult
 from console.engine.logs import error as log_error
@@ -76,12 +76,24 @@ def _array(addresses) -> str:
     return "[" + ", ".join(f"'{a}'" for a in items) + "]" if items else "['']"
 
 
+def _names(names: Sequence[str]) -> str:
+    for n in names:
+        if not n.replace("_", "").isalnum():  # stream names come from the profile; never text
+            raise ValueError(f"not a stream name: {n!r}")
+    return "[" + ", ".join(f"'{n}'" for n in sorted(set(names))) + "]" if names else "CAST([], 'Array(String)')"
+
+
 def render(sql: str, profile: ProtocolProfile, *, flows: str = LIVE_FLOWS,
-           complete_days_only: bool = False) -> str:
-    """Fill the profile placeholders of a gate/rebuild SQL file (`{db}` is left to the store)."""
+           complete_days_only: bool = False, streams: Sequence[str] = ()) -> str:
+    """Fill the profile placeholders of a gate/rebuild SQL file (`{db}` is left to the store).
+
+    `streams`: the stream names every COMPLETE day must have in its ledger (the run's
+    `profile.streams(...)`); empty = only check the streams that are there.
+    """
     watched = tuple(d.address for d in profile.exchanges + profile.adapters)
     return (
         sql.replace("{flows}", flows)
+        .replace("{expected_streams}", _names(streams))
         .replace("{complete_days}", _COMPLETE_DAYS if complete_days_only else "1")
         .replace("{collateral}", _array(profile.all_collateral()))
         .replace("{ctf}", _array(d.address for d in profile.ctf))
@@ -126,10 +138,11 @@ def shortfall(r: GateResult) -> str:
 
 
 async def evaluate(store, profile: ProtocolProfile, spec: GateSpec, thresholds: GateThresholds,
-                   mode: Mode, *, flows: str = LIVE_FLOWS) -> GateResult:
+                   mode: Mode, *, flows: str = LIVE_FLOWS, streams: Sequence[str] = ()) -> GateResult:
     threshold = float(spec.threshold(thresholds, mode))
     at = dt.datetime.now(dt.timezone.utc)
-    sql = render(load(spec.file), profile, flows=flows, complete_days_only=(mode == "relaxed"))
+    sql = render(load(spec.file), profile, flows=flows, complete_days_only=(mode == "relaxed"),
+                 streams=streams)
     stmts = statements(sql)
     try:
         if len(stmts) == 2:
@@ -185,7 +198,7 @@ def log_results(logger: logging.Logger | None, results: list[GateResult]) -> Non
 async def run_gates(store, profile: ProtocolProfile, thresholds: GateThresholds, mode: Mode, *,
                     logger: logging.Logger | None = None, run_id: str = "",
                     flows_table: str | None = None, only: tuple[str, ...] | None = None,
-                    ) -> list[GateResult]:
+                    streams: Sequence[str] = ()) -> list[GateResult]:
     """Evaluate every gate, store and log each result, return them (in GATES order).
 
     `flows_table`: read the classified flows from this table (`{db}.net_flows_staging` inside
@@ -207,7 +220,8 @@ async def run_gates(store, profile: ProtocolProfile, thresholds: GateThresholds,
                                       spec.comparator, False, dt.datetime.now(dt.timezone.utc),
                                       views_error))
             continue
-        results.append(await evaluate(store, profile, spec, thresholds, mode, flows=flows))
+        results.append(await evaluate(store, profile, spec, thresholds, mode, flows=flows,
+                                      streams=streams))
     log_results(logger, results)
     try:
         await record(store, results, run_id)

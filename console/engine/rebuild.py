@@ -40,7 +40,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from console.engine import gates as gates_mod
 from console.engine.events import GateResult, RebuildStep
@@ -200,8 +200,12 @@ async def build_report(store, data_dir: Path, *, run_stats: dict, gates: list[Ga
 
 async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, data_dir: Path, *,
                   run_stats: dict, on_step: Callable[[RebuildStep], None] | None = None,
-                  logger: logging.Logger | None = None, run_id: str = "") -> RebuildOutcome:
-    """Run steps 1–4. Never raises for a data or ClickHouse problem: see RebuildOutcome."""
+                  logger: logging.Logger | None = None, run_id: str = "",
+                  streams: Sequence[str] = ()) -> RebuildOutcome:
+    """Run steps 1–4. Never raises for a data or ClickHouse problem: see RebuildOutcome.
+
+    `streams`: the stream names every day must have in its coverage ledger (see gates.render).
+    """
     data_dir = Path(data_dir)
     log = logger or file_logger(data_dir, "on-complete")
     started = _now()
@@ -287,7 +291,7 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
     async def step_gates() -> str:
         results = await gates_mod.run_gates(
             store, profile, thresholds, "strict", logger=log, run_id=run_id,
-            flows_table=gates_mod.STAGING_FLOWS)
+            flows_table=gates_mod.STAGING_FLOWS, streams=streams)
         gate_results.extend(results)
         summary["gates"] = [asdict(r) for r in results]
         failed = [r for r in results if not r.passed]

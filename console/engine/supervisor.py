@@ -387,7 +387,8 @@ class Supervisor:
         self.event("info", source, f"{mode} gates started")
         try:
             results = await run_gates(self.store, self.profile, self.settings.gates, mode,
-                                      logger=file_logger(self.data_dir, "gates"), run_id=self.run_id)
+                                      logger=file_logger(self.data_dir, "gates"), run_id=self.run_id,
+                                      streams=self.stream_names())
         except Exception as exc:
             self.event("error", "gates", f"gates could not run: {exc}")
             return []
@@ -400,6 +401,10 @@ class Supervisor:
         self.event("error" if failed else "info", "gates",
                    f"{mode} gates: {'FAILED ' + ', '.join(failed) if failed else 'all passed'}")
         return results
+
+    def stream_names(self) -> list[str]:
+        """The streams every COMPLETE day must show in its coverage ledger."""
+        return [s.name for s in self.profile.streams(self.start_date, self.settings.usdc_scope)]
 
     def run_stats(self) -> dict[str, Any]:
         s = self.rpc.stats
@@ -428,7 +433,8 @@ class Supervisor:
 
         outcome = await rebuild(self.store, self.profile, self.settings.gates, self.data_dir,
                                 run_stats=self.run_stats(), on_step=on_step,
-                                logger=file_logger(self.data_dir, "on-complete"), run_id=self.run_id)
+                                logger=file_logger(self.data_dir, "on-complete"), run_id=self.run_id,
+                                streams=self.stream_names())
         for step in getattr(outcome, "steps", []) or []:
             self.rebuild_steps[step.index] = step
         if outcome.ok:

@@ -80,3 +80,15 @@ async def test_overlap_is_caught(store):
          "claim_id": 1, "fetched_at": at} for a, z in ((0, 500), (400, 999))])
     (r,) = await run_gates(store, PROFILE, GateThresholds(), "relaxed", only=("coverage",))
     assert not r.passed and "ctf_transfers overlap 500..400" in r.detail
+
+
+async def test_a_complete_day_missing_a_whole_stream_fails_coverage(store):
+    """Tiling per stream is not enough: a stream the run expects must be there at all."""
+    await load_days(store, [0, 1])
+    await load_days(store, [2], streams=tuple(s for s in STREAMS if s != "ctf_transfers"))
+    (unchecked,) = await run_gates(store, PROFILE, GateThresholds(), "strict", only=("coverage",))
+    assert unchecked.passed  # without the expected set, a missing stream is invisible
+    (r,) = await run_gates(store, PROFILE, GateThresholds(), "strict", only=("coverage",),
+                           streams=STREAMS)
+    assert not r.passed and r.value == pytest.approx(2 / 3)
+    assert "day 2: ctf_transfers missing" in r.detail

@@ -2,7 +2,8 @@
 -- For every COMPLETE day, every stream present in the day's current-claim ledger rows must
 -- tile [start_block, end_block] exactly: sorted sub-ranges, the first starts at start_block,
 -- each next starts at the previous end + 1 (no gap, no overlap), the last ends at end_block.
--- A COMPLETE day with no ledger row at all fails.
+-- A COMPLETE day with no ledger row at all fails, and so does one missing a stream the run
+-- expects ({expected_streams}, from the protocol profile; empty = not checked).
 -- value = tiled COMPLETE days / COMPLETE days; n = COMPLETE days.
 WITH
 days AS (
@@ -32,7 +33,11 @@ checked AS (
 ),
 per_day AS (
     SELECT day_idx,
-           groupArrayIf(concat(stream, ' ', why), why != '') AS problems
+           arrayConcat(
+               groupArrayIf(concat(stream, ' ', why), why != ''),
+               arrayMap(x -> concat(x, ' missing'),
+                        arrayFilter(x -> NOT has(groupArray(stream), x), {expected_streams}))
+           ) AS problems
     FROM checked
     GROUP BY day_idx
 ),
