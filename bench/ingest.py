@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--rps", type=float, default=None)
     ap.add_argument("--scope", default="polymarket")
+    ap.add_argument("--keep", type=Path, help="keep the data dir here (logs, state) for a look afterwards")
     args = ap.parse_args()
 
     # Only the calendar here: generating the world in this process would inflate our RSS.
@@ -83,6 +84,8 @@ def main() -> None:
     holder: dict = {}
     with spawn(density=args.density, profile=args.profile, seed=args.seed,
                latency_ms=args.latency_ms) as chain, tempfile.TemporaryDirectory() as tmp:
+        if args.keep:
+            tmp = str(args.keep)
         warm_up(chain.url, start, days)
         settings = load_settings({
             "rpc_url": chain.url, "start_date": start.isoformat(), "days": days,

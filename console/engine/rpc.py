@@ -137,7 +137,7 @@ class RateLimiter:
         n = sum(1 for t in self._starts if now - t <= window)
         return n / window
 
-    async def acquire(self) -> None:
+    async def acquire(self, cost: int = 1) -> None:
         waited_for = None
         while True:  # the shared pause (Retry-After)
             pu = self.paused_until
@@ -152,7 +152,7 @@ class RateLimiter:
             cap = self._capacity()
             self._tokens = min(cap, self._tokens + (now - self._last) * rate)
             self._last = now
-            self._tokens -= 1.0  # reserve (may go negative: FIFO waiting)
+            self._tokens -= float(cost)  # reserve (may go negative: FIFO waiting)
             if self._tokens < 0:
                 await self._sleep(-self._tokens / rate)
         self._starts.append(self._clock())
@@ -285,9 +285,12 @@ class RpcClient:
         return self._id
 
     # ------------------------------------------------------------------ transport
-    async def _post(self, body: bytes) -> Any:
-        """One HTTP exchange. Returns the parsed JSON; raises classified errors for failures."""
-        await self.limiter.acquire()
+    async def _post(self, body: bytes, cost: int = 1) -> Any:
+        """One HTTP exchange. Returns the parsed JSON; raises classified errors for failures.
+
+        `cost`: rate-limit tokens it takes; a batch costs one per item, as providers count it.
+        """
+        await self.limiter.acquire(cost)
         session = self._get_session()
         st = self.stats
         import aiohttp  # noqa: PLC0415  (already imported by _get_session)
@@ -460,7 +463,7 @@ class RpcClient:
                 ids.append(rid)
                 payload.append({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
                 st.calls_by_method[method] += 1
-            obj = await self._post(orjson.dumps(payload))
+            obj = await self._post(orjson.dumps(payload), cost=len(payload))
             if isinstance(obj, dict):  # the whole batch was rejected
                 err = obj.get("error")
                 e = classify(200, err if isinstance(err, dict) else {"message": str(err)}, None)

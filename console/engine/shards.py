@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable
 
 from console.engine import decode
 from console.engine.errors import DayNotFinal, Fatal, InvalidResponse, RpcError
-from console.engine.ranges import RangePlanner, fetch_tiled
+from console.engine.ranges import fetch_tiled
 from console.engine.state import DayRecord
 
 if TYPE_CHECKING:
@@ -131,11 +131,10 @@ class ShardWorker:
         self.rt.beat(f"day {record.day_idx} claimed")
         await self.ctx.persist_day(record)
         started = time.monotonic()
-        calls_before = self.ctx.rpc.stats.getlogs_calls
         self.log.info("▶ day %d (%s) claimed, epoch %d, attempt %d",
                       record.day_idx, record.day, self.epoch, record.attempts)
         try:
-            counts = await self._fetch_day(record)
+            erc20_rows, erc1155_rows, calls = await self._fetch_day(record)
         except asyncio.CancelledError:
             self.ctx.release_claim(record)
             raise
@@ -153,16 +152,15 @@ class ShardWorker:
             if self.ctx.writer.failed is not None:
                 raise
             return
-        record.erc20_count, record.erc1155_count = counts
+        record.erc20_count, record.erc1155_count = erc20_rows, erc1155_rows
         record.last_error = None
         fence = lambda: self.ctx.claim_is_current(record, self.rt.shard_id, self.epoch)  # noqa: E731
         if await self.ctx.writer.complete_day(record, fence):
             self.ctx.mark_complete(record)
             seconds = time.monotonic() - started
-            calls = self.ctx.rpc.stats.getlogs_calls - calls_before
             self.log.info("✅ day %d (%s) COMPLETE: %d erc20, %d erc1155 rows, blocks %d-%d, "
-                          "%d getLogs calls, %.1fs", record.day_idx, record.day, counts[0], counts[1],
-                          record.start_block, record.end_block, calls, seconds)
+                          "%d getLogs calls, %.1fs", record.day_idx, record.day, erc20_rows,
+                          erc1155_rows, record.start_block, record.end_block, calls, seconds)
         else:
             self.log.info("day %d: claim superseded (epoch %d fenced off); not marked complete",
                           record.day_idx, self.epoch)
@@ -179,48 +177,58 @@ class ShardWorker:
         self.rt.beat()
 
     # --- one day ----------------------------------------------------------------------------
-    async def _fetch_day(self, record: DayRecord) -> tuple[int, int]:
+    async def _fetch_day(self, record: DayRecord) -> tuple[int, int, int]:
+        """Fetch every stream of the day concurrently (a TaskGroup: one failing stream cancels
+        the others); returns (erc20 rows, erc1155 rows, getLogs calls) for the day."""
         ctx = self.ctx
         start, end = await ctx.resolve_day(record)
         streams = ctx.profile.streams(record.day, ctx.settings.usdc_scope)
         self.rt.blocks_total = (end - start + 1) * len(streams)
-        erc20_keys: set[tuple[str, int]] = set()
-        erc1155_rows = 0
-        tiles: dict[str, list[tuple[int, int]]] = {}
-        for stream in streams:
-            table, decoder = DECODERS[stream.kind]
-            planner = ctx.planner_for(stream.name, record.day_idx)
-            addresses = set(stream.addresses)
-            params = stream.filter_params()
-            tiles[stream.name] = []
-            async for a, b, logs in fetch_tiled(ctx.rpc, start, end, params["address"],
-                                                params["topics"], planner):
-                columns = await self._decode(decoder, logs, record.day_idx, a, b, addresses,
-                                             params, planner)
-                n = len(next(iter(columns.values()), ())) if columns else 0
-                if stream.kind == "erc20" and n:
-                    columns = _drop_seen(columns, erc20_keys)
-                    n = len(columns["tx_hash"])
-                elif stream.kind == "erc1155":
-                    erc1155_rows += n
-                if n:
-                    await ctx.writer.put_rows(table, columns)
-                await ctx.writer.put_ledger(record.day_idx, record.claim_id, stream.name, a, b, len(logs))
-                tiles[stream.name].append((a, b))
-                self.rt.blocks_done += b - a + 1
-                self.rt.add_logs(len(logs))
-                ctx.note_progress()
-                self.rt.beat(f"day {record.day_idx} {stream.name} {a}-{b}")
-                await self.checkpoint()
-            ctx.calls_by_stream[stream.name] = ctx.calls_by_stream.get(stream.name, 0) + planner.calls
-        for name, ranges in tiles.items():
+        day = _DayTally()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for stream in streams:
+                    group.create_task(self._fetch_stream(record, stream, start, end, day))
+        except BaseExceptionGroup as group_error:
+            # Report the stream's own error (RpcError, Fatal, ...), not the group around it.
+            raise _first_error(group_error) from None
+        for name, ranges in day.tiles.items():
             gap = tiling_gap(ranges, start, end)
             if gap:
                 raise RuntimeError(f"stream {name} does not tile blocks {start}-{end}: {gap}")
-        return len(erc20_keys), erc1155_rows
+        return len(day.erc20_keys), day.erc1155_rows, day.calls
+
+    async def _fetch_stream(self, record: DayRecord, stream, start: int, end: int,
+                            day: "_DayTally") -> None:
+        ctx = self.ctx
+        table, decoder = DECODERS[stream.kind]
+        planner = ctx.planner_for(stream.name, record.day_idx)
+        addresses = set(stream.addresses)
+        params = stream.filter_params()
+        tiles = day.tiles[stream.name] = []
+        async for a, b, logs in fetch_tiled(ctx.rpc, start, end, params["address"],
+                                            params["topics"], planner):
+            columns = await self._decode(decoder, logs, record.day_idx, a, b, addresses, params)
+            n = len(next(iter(columns.values()), ())) if columns else 0
+            if stream.kind == "erc20" and n:
+                columns = _drop_seen(columns, day.erc20_keys)
+                n = len(columns["tx_hash"])
+            elif stream.kind == "erc1155":
+                day.erc1155_rows += n
+            if n:
+                await ctx.writer.put_rows(table, columns)
+            await ctx.writer.put_ledger(record.day_idx, record.claim_id, stream.name, a, b, len(logs))
+            tiles.append((a, b))
+            self.rt.blocks_done += b - a + 1
+            self.rt.add_logs(len(logs))
+            ctx.note_progress()
+            self.rt.beat(f"day {record.day_idx} {stream.name} {a}-{b}")
+            await self.checkpoint()
+        ctx.calls_by_stream[stream.name] = ctx.calls_by_stream.get(stream.name, 0) + planner.calls
+        day.calls += planner.calls
 
     async def _decode(self, decoder: Callable, logs: list[dict], day_idx: int, a: int, b: int,
-                      addresses: set[str], params: dict, planner: RangePlanner) -> dict:
+                      addresses: set[str], params: dict) -> dict:
         """Decode one response; an invalid one is fetched again, never half-stored."""
         rpc = self.ctx.rpc
         for attempt in range(4):
@@ -239,6 +247,25 @@ class ShardWorker:
                     raise
                 logs = await rpc.get_logs(a, b, params["address"], params["topics"])
         raise AssertionError("unreachable")
+
+
+@dataclass
+class _DayTally:
+    """What the concurrent stream fetchers of one day share."""
+
+    erc20_keys: set[tuple[str, int]] = field(default_factory=set)
+    erc1155_rows: int = 0
+    calls: int = 0  # eth_getLogs calls, failed ones included
+    tiles: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            exc = _first_error(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return group.exceptions[0]
 
 
 def _drop_seen(columns: dict[str, list], seen: set[tuple[str, int]]) -> dict[str, list]:

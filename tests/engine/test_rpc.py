@@ -339,3 +339,20 @@ async def test_concurrency_cap(server):
     async with client(server.url, max_concurrency=3) as c:
         await asyncio.gather(*(c.block_number() for _ in range(12)))
     assert state["max"] <= 3
+
+
+async def test_a_batch_takes_one_rate_token_per_item():
+    """Providers count batch items against the rate limit; so must our limiter."""
+    from console.engine.rpc import RateLimiter
+
+    now = [0.0]
+    slept: list[float] = []
+
+    async def fake_sleep(s):
+        slept.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(10.0, clock=lambda: now[0], sleep=fake_sleep)
+    await limiter.acquire(1)  # the bucket starts with one token
+    await limiter.acquire(20)  # a batch of 20 at 10/s must wait ~2 s
+    assert sum(slept) == pytest.approx(2.0, abs=0.01)
