@@ -95,6 +95,15 @@ def missing_timestamps(logs: Iterable[dict]) -> set[int]:
     return out
 
 
+def _malformed(e: Exception, i: int, log: Any) -> InvalidResponse:
+    """The InvalidResponse for a Python error raised while reading log `i`."""
+    if isinstance(e, KeyError):
+        if isinstance(log, dict) and e.args and isinstance(e.args[0], int):
+            return _bad(i, log, f"no timestamp for block {e.args[0]}")
+        return _bad(i, log, f"missing field {e}")
+    return _bad(i, log, f"malformed: {type(e).__name__}: {e}")
+
+
 def _bad(i: int, log: Any, why: str) -> InvalidResponse:
     where = ""
     if isinstance(log, dict):
@@ -170,12 +179,8 @@ def decode_erc20(
             a_bn(bn)
     except InvalidResponse:
         raise
-    except KeyError as e:
-        if isinstance(log, dict) and e.args and isinstance(e.args[0], int):
-            raise _bad(i, log, f"no timestamp for block {e.args[0]}") from None
-        raise _bad(i, log, f"missing field {e}") from None
-    except (TypeError, ValueError, AttributeError, IndexError) as e:
-        raise _bad(i, log, f"malformed: {type(e).__name__}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise _malformed(e, i, log) from None
     _check_unique(txh, lidx, logs)
     _check_tx_hashes(txh, logs)
     return {
@@ -340,12 +345,8 @@ def decode_erc1155(
                 raise _bad(i, log, f"unexpected topic0 {str(t0)[:18]}…")
     except InvalidResponse:
         raise
-    except KeyError as e:
-        if isinstance(log, dict) and e.args and isinstance(e.args[0], int):
-            raise _bad(i, log, f"no timestamp for block {e.args[0]}") from None
-        raise _bad(i, log, f"missing field {e}") from None
-    except (TypeError, ValueError, AttributeError, IndexError) as e:
-        raise _bad(i, log, f"malformed: {type(e).__name__}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise _malformed(e, i, log) from None
     if len(set(keys)) != len(keys):
         _check_unique([k[0] for k in keys], [k[1] for k in keys], logs)
     _check_tx_hashes(txh, logs)
@@ -441,12 +442,8 @@ def decode_resolutions(
             cols["day_idx"].append(day_idx)
     except InvalidResponse:
         raise
-    except KeyError as e:
-        if isinstance(log, dict) and e.args and isinstance(e.args[0], int):
-            raise _bad(i, log, f"no timestamp for block {e.args[0]}") from None
-        raise _bad(i, log, f"missing field {e}") from None
-    except (TypeError, ValueError, AttributeError, IndexError) as e:
-        raise _bad(i, log, f"malformed: {type(e).__name__}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise _malformed(e, i, log) from None
     _check_tx_hashes(cols["tx_hash"], logs)
     return cols
 
@@ -491,12 +488,8 @@ def decode_registrations(
             cols["day_idx"].append(day_idx)
     except InvalidResponse:
         raise
-    except KeyError as e:
-        if isinstance(log, dict) and e.args and isinstance(e.args[0], int):
-            raise _bad(i, log, f"no timestamp for block {e.args[0]}") from None
-        raise _bad(i, log, f"missing field {e}") from None
-    except (TypeError, ValueError, AttributeError, IndexError) as e:
-        raise _bad(i, log, f"malformed: {type(e).__name__}: {e}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise _malformed(e, i, log) from None
     _check_tx_hashes(cols["tx_hash"], logs)
     return cols
 

@@ -149,23 +149,18 @@ class StateDB:
             return [DayRecord.from_row(r) for r in await cur.fetchall()]
 
     async def save_day(self, d: DayRecord) -> None:
-        d.updated_at = time.time()
-        await self.conn.execute(
-            f"INSERT OR REPLACE INTO days ({_DAY_COLUMNS}) VALUES ({','.join('?' * 14)})",
-            (d.day_idx, d.day.isoformat(), d.start_block, d.end_block, d.status, d.worker_id,
-             d.epoch, d.claim_id, d.erc20_count, d.erc1155_count, d.attempts, d.last_error,
-             d.next_attempt_at, d.updated_at),
-        )
-        await self.conn.commit()
+        await self.save_days([d])
 
     async def save_days(self, records: Iterable[DayRecord]) -> None:
+        now = time.time()
+        rows = []
         for d in records:
-            await self.conn.execute(
-                f"INSERT OR REPLACE INTO days ({_DAY_COLUMNS}) VALUES ({','.join('?' * 14)})",
-                (d.day_idx, d.day.isoformat(), d.start_block, d.end_block, d.status, d.worker_id,
-                 d.epoch, d.claim_id, d.erc20_count, d.erc1155_count, d.attempts, d.last_error,
-                 d.next_attempt_at, d.updated_at),
-            )
+            d.updated_at = now
+            rows.append((d.day_idx, d.day.isoformat(), d.start_block, d.end_block, d.status,
+                         d.worker_id, d.epoch, d.claim_id, d.erc20_count, d.erc1155_count,
+                         d.attempts, d.last_error, d.next_attempt_at, d.updated_at))
+        await self.conn.executemany(
+            f"INSERT OR REPLACE INTO days ({_DAY_COLUMNS}) VALUES ({','.join('?' * 14)})", rows)
         await self.conn.commit()
 
     async def add_coverage(self, rows: list[tuple[int, int, str, int, int, int]]) -> None:

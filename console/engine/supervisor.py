@@ -280,33 +280,28 @@ class Supervisor:
         self.event("info", "operator", f"shard {shard_id} {'paused' if pause else 'resumed'}")
 
     def _stop(self, code: int, reason: str, state: str) -> None:
-        if self.exit_code is None:
-            self.exit_code = code
-            self.stop_reason = reason
-            self.engine_state = "stopping"
-            self._final_state = state
-            self.event("warn", "operator", reason)
-            if self.ctx:
-                self.ctx.stopping = True
-            for w in self.workers.values():
-                w.resume.set()
-            if self._done is not None:
-                self._done.set()
+        """An operator's stop or abort."""
+        self._end(code, reason, state, "warn", "operator")
 
     def fail(self, code: int, reason: str) -> None:
         """Stop the run for an engine reason (monitor, writer, fatal RPC)."""
-        if self.exit_code is None:
-            self.exit_code = code
-            self.stop_reason = reason
-            self.engine_state = "stopping"
-            self._final_state = "failed"
-            self.event("error", "engine", reason)
-            if self.ctx:
-                self.ctx.stopping = True
-            for w in self.workers.values():
-                w.resume.set()
-            if self._done is not None:
-                self._done.set()
+        self._end(code, reason, "failed", "error", "engine")
+
+    def _end(self, code: int, reason: str, final_state: str, level: str, source: str) -> None:
+        """The first reason to end the run wins: stop claiming, wake paused shards, finish."""
+        if self.exit_code is not None:
+            return
+        self.exit_code = code
+        self.stop_reason = reason
+        self.engine_state = "stopping"
+        self._final_state = final_state
+        self.event(level, source, reason)
+        if self.ctx:
+            self.ctx.stopping = True
+        for w in self.workers.values():
+            w.resume.set()
+        if self._done is not None:
+            self._done.set()
 
     # --- shards -------------------------------------------------------------------------------
     async def _launch(self, shard_id: int, restart: bool) -> None:
