@@ -18,13 +18,13 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from console.engine.state import DayRecord, StateDB
 from console.engine.store import Store, StoreError
 
+LEDGER_COLUMNS = ("day_idx", "claim_id", "stream", "from_block", "to_block", "log_count")
 DATA_ORDER = ("erc20_transfers", "erc1155_transfers", "condition_resolutions", "token_registrations",
               "day_blocks_versions")
 
@@ -228,15 +228,8 @@ class Writer:
         self.rows_written += batch.rows
         now = dt.datetime.now(dt.timezone.utc)
         if batch.ledger:
-            cols: dict[str, list] = defaultdict(list)
-            for day_idx, claim_id, stream, a, b, n in batch.ledger:
-                cols["day_idx"].append(day_idx)
-                cols["claim_id"].append(claim_id)
-                cols["stream"].append(stream)
-                cols["from_block"].append(a)
-                cols["to_block"].append(b)
-                cols["log_count"].append(n)
-                cols["fetched_at"].append(now)
+            cols = {name: list(values) for name, values in zip(LEDGER_COLUMNS, zip(*batch.ledger))}
+            cols["fetched_at"] = [now] * len(batch.ledger)
             await self._insert("coverage_ledger_versions", cols)
             await self.state.add_coverage(batch.ledger)
         if batch.heartbeats:
