@@ -56,8 +56,12 @@ def redact(url: str | SecretStr | None) -> str:
     if not parts.scheme or not parts.hostname:
         return "***"
     host = parts.hostname
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port is shown as nothing rather than crash the message
+        port = None
+    if port:
+        host = f"{host}:{port}"
     hidden = bool(parts.username or parts.password or parts.query or parts.fragment
                   or parts.path.strip("/"))
     return urlunsplit((parts.scheme, host, "/***" if hidden else "/", "", ""))

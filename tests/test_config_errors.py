@@ -30,6 +30,8 @@ CLI_CASES = [
     (["--rpc-url", f"ftp://rpc.example.com/{SECRET}"], "--rpc-url"),
     (["--rpc-url", "not a url"], "--rpc-url"),
     (["--rpc-url", f"https://polygon.example.com/v2/{SECRET}"], "--start-date"),
+    (["--rpc-url", f"https://polygon.example.com/v2/{SECRET}", "--start-date", "2024-01-01"], "--days"),
+    (["--rpc-url", "http://127.0.0.1:9/", "--start-date", "2026-01-01", "--days", "4000"], "not ended yet"),
     (["--clickhouse", f"mysql://u:{SECRET}@h/"], "--clickhouse"),
     (["--clickhouse", "chdb://relative/path"], "--clickhouse"),
     (["--clickhouse", f"http://u:{SECRET}@host:notaport/"], "--clickhouse"),

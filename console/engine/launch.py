@@ -192,6 +192,10 @@ async def run_engine(settings: Settings, *, on_ready: Callable[[object], Awaitab
             target = RunTarget(settings.start_date, settings.day_count(0), settings.rpc_url.get_secret_value(), False)
             if target.days <= 0:
                 raise ConfigError("--days or --end-date is required with a real --rpc-url")
+            last = target.start_date + dt.timedelta(days=target.days - 1)
+            if last >= dt.datetime.now(dt.timezone.utc).date():
+                raise ConfigError(f"--days {target.days} from {target.start_date} ends on {last}, which has "
+                                  f"not ended yet (UTC); a day is backfilled once it is over and final")
         try:
             await preflight_rpc(target.rpc_url, settings.protocol.chain_id, settings.rpc_timeout)
         except RuntimeError as exc:
