@@ -65,6 +65,38 @@ def warm_up(url: str, start, days: int) -> None:
             r.read()
 
 
+def run_with_console(settings, holder: dict) -> int:
+    """Engine on its own thread and loop, the dashboard rendering on this one (as the CLI does)."""
+    import threading
+
+    from console.app import BackfillApp
+
+    ready = threading.Event()
+
+    def engine() -> None:
+        def on_ready(sup):
+            holder["sup"] = sup
+            ready.set()
+
+        holder["code"] = asyncio.run(run_engine(settings, on_ready=on_ready, say=lambda m: None))
+        ready.set()
+
+    thread = threading.Thread(target=engine, daemon=True)
+    thread.start()
+    ready.wait()
+
+    async def drive() -> None:
+        app = BackfillApp(holder["sup"], refresh_hz=settings.refresh_hz, drives_engine=True)
+        async with app.run_test(size=(160, 48)) as pilot:
+            while thread.is_alive():
+                await pilot.pause(0.25)
+        holder["refreshes"] = app.polls
+
+    asyncio.run(drive())
+    thread.join()
+    return holder["code"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--density", default="demo")
@@ -74,6 +106,9 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--rps", type=float, default=None)
     ap.add_argument("--scope", default="polymarket")
+    ap.add_argument("--ui", action="store_true",
+                    help="run the console too (headless Textual at 160x48, refreshing at 4 Hz), "
+                         "the way `backfill-console run` does: engine thread + UI thread")
     ap.add_argument("--keep", type=Path, help="keep the data dir here (logs, state) for a look afterwards")
     args = ap.parse_args()
 
@@ -93,8 +128,11 @@ def main() -> None:
             "rps": args.rps, "usdc_scope": args.scope, "gate_interval": 86400,
         })
         t0 = time.perf_counter()
-        code = asyncio.run(run_engine(settings, on_ready=lambda sup: holder.setdefault("sup", sup),
-                                      say=lambda m: None))
+        if args.ui:
+            code = run_with_console(settings, holder)
+        else:
+            code = asyncio.run(run_engine(settings, on_ready=lambda sup: holder.setdefault("sup", sup),
+                                          say=lambda m: None))
         wall = time.perf_counter() - t0
         served = chain.stats()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
