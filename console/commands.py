@@ -73,6 +73,7 @@ def run_headless(settings: Settings) -> int:
 
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, on_signal, sig.name)
+            print(sup.describe(), flush=True)
             tasks.append(asyncio.ensure_future(_status_printer(sup)))
             if settings.report_every:
                 tasks.append(asyncio.ensure_future(_periodic_reports(sup, settings)))
@@ -102,6 +103,8 @@ def _print_outcome(settings: Settings) -> None:
     print(status_line(snap), flush=True)
     if snap.stop_reason:
         print(f"result: {snap.stop_reason}", flush=True)
+    if snap.exit_code is not None:
+        print(f"exit code {snap.exit_code}", flush=True)
 
 
 async def _status_printer(sup, every: float = 5.0) -> None:

@@ -396,6 +396,15 @@ class Supervisor:
                    f"{mode} gates: {'FAILED ' + ', '.join(failed) if failed else 'all passed'}")
         return results
 
+    def describe(self) -> str:
+        """One paragraph for the operator: what this run does and where everything goes."""
+        chain = "SIMULATED CHAIN (devchain)" if self.simulated else "provider"
+        return (f"backfilling {self.days_total} days from {self.start_date} "
+                f"({', '.join(self.stream_names())}) with shards {self.settings.run_shard_ids} "
+                f"of {self.settings.shards}\n  RPC   {redact(self.rpc_url)} - {chain}\n"
+                f"  store {redact(self.settings.dsn)}, database {self.settings.database}\n"
+                f"  logs  {self.data_dir / 'backfill'}/ (worker-N, monitor, gates, on-complete)")
+
     def stream_names(self) -> list[str]:
         """The streams every COMPLETE day must show in its coverage ledger."""
         return [s.name for s in self.profile.streams(self.start_date, self.settings.usdc_scope)]
@@ -433,6 +442,7 @@ class Supervisor:
             self.rebuild_steps[step.index] = step
         if outcome.ok:
             self.event("info", "rebuild", f"REBUILD COMPLETE: {outcome.report_path}")
+            self.stop_reason = f"✅ REBUILD COMPLETE - READY FOR PRODUCTION (report {outcome.report_path})"
         else:
             self.event("error", "rebuild", f"rebuild stopped: {outcome.reason}")
             self.stop_reason = outcome.reason
