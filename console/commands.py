@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -215,8 +216,15 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     pid = lock_holder(settings.data_dir)
     try:
         snap = RemoteSupervisor(settings.data_dir, live=False).snapshot()
-    except FileNotFoundError:
-        print(f"{settings.data_dir}: a run was started but has published no state yet")
+    except (FileNotFoundError, sqlite3.DatabaseError) as exc:
+        what = ("damaged" if isinstance(exc, sqlite3.DatabaseError) else "started")
+        if args.json:
+            print(json.dumps({"data_dir": str(settings.data_dir), "state": what, "running_pid": pid}))
+        elif what == "damaged":
+            print(f"{settings.data_dir}: state.sqlite is damaged ({exc}); the next `run` rebuilds it "
+                  f"from ClickHouse")
+        else:
+            print(f"{settings.data_dir}: a run was started but has published no state yet")
         return EXIT_OK
     if args.json:
         from dataclasses import asdict
@@ -266,9 +274,14 @@ def cmd_screenshot(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     if out is None:
         out = settings.data_dir / "reports" / (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ".svg")
+    from console.engine.launch import check_dir
     from console.report import render_snapshot
 
-    render_snapshot(sup, out, size)
+    check_dir(out.parent, "--out")
+    try:
+        render_snapshot(sup, out, size)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write it ({exc.strerror})") from None
     print(out)
     return EXIT_OK
 
@@ -278,20 +291,22 @@ def _offline_store(settings: Settings) -> list[str]:
     """Check that no engine holds the data dir (chDB allows one process); returns the stream
     names the run's days must cover (from the run's start date in the mirror)."""
     from console.engine.launch import lock_holder
-    from console.engine.state import STATE_FILE
+    from console.engine.state import open_readonly
 
     _need_state(settings)
     pid = lock_holder(settings.data_dir)
     if pid:
         raise ConfigError(f"--data-dir {settings.data_dir}: a run is active (pid {pid}); "
                           f"press g in `backfill-console attach` to run the gates there")
-    import sqlite3
-
-    conn = sqlite3.connect(f"file:{settings.data_dir / STATE_FILE}?mode=ro", uri=True)
     try:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'start_date'").fetchone()
-    finally:
-        conn.close()
+        conn = open_readonly(settings.data_dir)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'start_date'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(f"--data-dir {settings.data_dir}: state.sqlite is damaged ({exc}); "
+                          f"`backfill-console run` rebuilds it from ClickHouse") from None
     if not row:
         return []
     start = dt.date.fromisoformat(row[0])

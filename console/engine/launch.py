@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Iterator
 
-from console.engine.state import STATE_FILE
+from console.engine.state import STATE_FILE, open_readonly
 from console.settings import ConfigError, Settings, redact
 
 LOCK_FILE = ".lock"
@@ -38,19 +38,43 @@ class RunTarget:
     simulated: bool
 
 
-def check_data_dir(data_dir: Path) -> None:
-    """Refuse a data dir we could not use, without creating anything."""
-    if data_dir.exists():
-        if not data_dir.is_dir():
-            raise ConfigError(f"--data-dir {data_dir}: exists and is not a directory")
-        if not os.access(data_dir, os.R_OK | os.W_OK | os.X_OK):
-            raise ConfigError(f"--data-dir {data_dir}: not readable and writable by this user")
+def check_dir(path: Path, option: str) -> None:
+    """Refuse a directory we could not use (or create), without creating anything."""
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{option} {path}: exists and is not a directory")
+        if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+            raise ConfigError(f"{option} {path}: not readable and writable by this user")
         return
-    parent = data_dir.resolve().parent
+    parent = path.resolve().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"--data-dir {data_dir}: cannot be created ({parent} is not writable)")
+        raise ConfigError(f"{option} {path}: cannot be created ({parent} is not a writable directory)")
+
+
+def check_data_dir(data_dir: Path) -> None:
+    check_dir(data_dir, "--data-dir")
+
+
+async def check_store(settings: Settings) -> None:
+    """Refuse a ClickHouse we cannot use before anything is written: an embedded path we
+    cannot create, or a server that does not answer."""
+    dsn = settings.dsn
+    if dsn.startswith("chdb://"):
+        if settings.clickhouse is not None:
+            check_dir(Path(dsn[len("chdb://"):]), "--clickhouse")
+        return
+    from console.engine.store import Store, StoreError
+
+    try:
+        store = await Store.open(dsn, settings.database, apply_schema=False)
+        try:
+            await store.command("SELECT 1")
+        finally:
+            await store.close()
+    except StoreError as exc:
+        raise ConfigError(f"--clickhouse {redact(dsn)}: cannot use it ({exc})") from None
 
 
 @contextlib.contextmanager
@@ -97,11 +121,10 @@ def lock_holder(data_dir: Path) -> int | None:
 
 
 def stored_fingerprint(data_dir: Path) -> str | None:
-    path = data_dir / STATE_FILE
-    if not path.is_file():
-        return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = open_readonly(data_dir)
+        if conn is None:
+            return None
         try:
             row = conn.execute("SELECT value FROM meta WHERE key='fingerprint'").fetchone()
         finally:
@@ -177,6 +200,7 @@ async def run_engine(settings: Settings, *, on_ready: Callable[[object], Awaitab
     from console.engine.supervisor import EXIT_RUNTIME, Supervisor
 
     check_data_dir(settings.data_dir)
+    await check_store(settings)
     with contextlib.ExitStack() as stack:
         if settings.is_devchain:
             from console.devchain.process import spawn

@@ -35,6 +35,9 @@ DECODERS = {
 }
 
 
+RATE_WINDOW = 10.0  # seconds of history behind a shard's logs/s
+
+
 class ShardFatal(RuntimeError):
     """An error no retry fixes (auth, wrong chain, invalid params): the run must stop."""
 
@@ -56,6 +59,7 @@ class ShardRuntime:
     logs: int = 0
     last_batch: str = ""
     rate_window: list[tuple[float, int]] = field(default_factory=list)
+    first_logs_at: float | None = None
 
     def beat(self, batch: str | None = None) -> None:
         self.heartbeat_at = time.monotonic()
@@ -65,15 +69,22 @@ class ShardRuntime:
     def add_logs(self, n: int) -> None:
         self.logs += n
         now = time.monotonic()
+        if self.first_logs_at is None:
+            self.first_logs_at = now
         self.rate_window.append((now, n))
-        while self.rate_window and now - self.rate_window[0][0] > 10:
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        while self.rate_window and now - self.rate_window[0][0] > RATE_WINDOW:
             self.rate_window.pop(0)
 
     def logs_per_s(self) -> float:
+        """Logs per second over the last RATE_WINDOW seconds (0 once the shard stops fetching)."""
+        now = time.monotonic()
+        self._prune(now)
         if not self.rate_window:
             return 0.0
-        now = time.monotonic()
-        span = max(1.0, now - self.rate_window[0][0])
+        span = min(RATE_WINDOW, max(1.0, now - (self.first_logs_at or now)))
         return sum(n for _, n in self.rate_window) / span
 
 

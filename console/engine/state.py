@@ -263,8 +263,10 @@ def open_readonly(data_dir: Path) -> sqlite3.Connection | None:
     path = data_dir / STATE_FILE
     if not path.is_file():
         return None
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    return conn
+    # No WAL file means no writer (a finished run checkpointed and removed it): read it as
+    # immutable, so a look at a finished run creates no -wal/-shm files beside it.
+    live = Path(str(path) + "-wal").exists()
+    return sqlite3.connect(f"file:{path}?mode=ro{'' if live else '&immutable=1'}", uri=True, timeout=5)
 
 
 def send_command(data_dir: Path, command: str, arg: int | None = None) -> None:

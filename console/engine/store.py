@@ -18,6 +18,7 @@ from console.settings import redact
 from console.sql import SQL_DIR, load, statements
 
 SCHEMA_VERSION = 1
+READ_ATTEMPTS = 5  # ~6 s of retries for a failing read
 
 
 def schema_files() -> list[str]:
@@ -56,9 +57,13 @@ class Store:
     @classmethod
     async def open(cls, dsn: str, database: str = "backfill", *, apply_schema: bool = True) -> "Store":
         store = cls(dsn, database)
-        await store._run(store._connect_sync)
-        if apply_schema:
-            await store.apply_schema()
+        try:
+            await store._run(store._connect_sync)
+            if apply_schema:
+                await store.apply_schema()
+        except BaseException:
+            await store.close()  # no thread left behind by a store that could not open
+            raise
         return store
 
     def _connect_sync(self) -> None:
@@ -115,8 +120,21 @@ class Store:
     async def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         return await self._run(lambda: self._client.command(self.sql(sql), parameters=parameters))
 
+    async def _read(self, fn, attempts: int = READ_ATTEMPTS):
+        """A read is safe to repeat: retry a failing one a few times (a store blip must not end a
+        run); the last error is raised."""
+        delay = 0.2
+        for attempt in range(attempts):
+            try:
+                return await self._run(fn)
+            except StoreError:
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple]:
-        return await self._run(
+        return await self._read(
             lambda: self._client.query(self.sql(sql), parameters=parameters).result_rows
         )
 
@@ -126,7 +144,7 @@ class Store:
             names = result.column_names
             return [dict(zip(names, row)) for row in result.result_rows]
 
-        return await self._run(go)
+        return await self._read(go)
 
     async def insert_columns(
         self, table: str, columns: Mapping[str, Sequence[Any]], *, dedup_token: str | None = None

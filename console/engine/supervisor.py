@@ -27,6 +27,7 @@ from console.engine.logs import close_loggers, file_logger
 from console.engine.ranges import DensityBook, ProviderLimits, RangePlanner
 from console.engine.shards import ShardFatal, ShardRuntime, ShardWorker
 from console.engine.state import DayRecord, StateDB
+from console.engine.store import StoreError
 from console.engine.writer import Writer, WriterFailed, checkpoint_row
 from console.settings import Settings, redact
 
@@ -277,6 +278,10 @@ class Supervisor:
         else:
             worker.unpause()
         self.event("info", "operator", f"shard {shard_id} {'paused' if pause else 'resumed'}")
+        # The engine reads as paused when every shard with work left is paused.
+        busy = [w for w in self.workers.values() if w.rt.state not in ("done", "failed", "stopped")]
+        if self.engine_state in ("running", "paused"):
+            self.engine_state = "paused" if busy and all(not w.resume.is_set() for w in busy) else "running"
 
     def _stop(self, code: int, reason: str, state: str) -> None:
         """An operator's stop or abort."""
@@ -438,8 +443,10 @@ class Supervisor:
                                 run_stats=self.run_stats(), on_step=on_step,
                                 logger=file_logger(self.data_dir, "on-complete"), run_id=self.run_id,
                                 streams=self.stream_names())
-        for step in getattr(outcome, "steps", []) or []:
+        for step in outcome.steps:
             self.rebuild_steps[step.index] = step
+        for g in outcome.summary.get("gates", []):  # the strict gates of step 2, as dicts
+            self.gates[g["name"]] = GateResult(**g)
         if outcome.ok:
             self.event("info", "rebuild", f"REBUILD COMPLETE: {outcome.report_path}")
             self.stop_reason = f"✅ REBUILD COMPLETE - READY FOR PRODUCTION (report {outcome.report_path})"
@@ -523,6 +530,12 @@ class Supervisor:
             self.exit_code, self.stop_reason = exc.code, exc.reason
             self._final_state = "failed"
             return exc.code
+        except StoreError as exc:  # reads are retried in Store; still failing means the store is down
+            self.exit_code, self.stop_reason = EXIT_RUNTIME, f"store unavailable: {exc}"
+            self._final_state = "failed"
+            self.event("error", "engine", self.stop_reason)
+            self.monitor_log.error("❌ Error: %s", self.stop_reason)
+            return EXIT_RUNTIME
         finally:
             await self._close()
 
@@ -537,7 +550,9 @@ class Supervisor:
                    + (", SIMULATED CHAIN" if self.simulated else ""))
         if await self.state.get_meta("checkpoints_seeded") != str(self.days_total):
             # First start: every day shows as PENDING in ClickHouse too (the runbook's queries).
-            for d in self.days.values():
+            # Only this host's days: another host sharing the store writes its own, and a late
+            # PENDING from us must never cover its COMPLETE.
+            for d in self.owned_days():
                 if d.status == "PENDING" and d.attempts == 0:
                     await self.writer.put_checkpoint(d)
             await self.state.set_meta("checkpoints_seeded", str(self.days_total))
@@ -609,10 +624,19 @@ class Supervisor:
 
     async def _wait_all_complete(self) -> bool:
         """Several hosts may share the store: wait until ClickHouse shows every day COMPLETE."""
+        failing_since: float | None = None
         while self.exit_code is None:
-            rows = await self.store.query(
-                "SELECT countIf(status = 'COMPLETE') FROM {db}.backfill_checkpoint WHERE day_idx < %(n)s",
-                {"n": self.days_total})
+            try:
+                rows = await self.store.query(
+                    "SELECT countIf(status = 'COMPLETE') FROM {db}.backfill_checkpoint WHERE day_idx < %(n)s",
+                    {"n": self.days_total})
+                failing_since = None
+            except StoreError as exc:
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > self.writer.retry_for:
+                    raise
+                self.event("warn", "engine", f"store query failed, retrying: {exc}")
+                rows = None
             if rows and rows[0][0] >= self.days_total:
                 return True
             self.engine_state = "waiting"
