@@ -126,6 +126,9 @@ class BackfillApp(App[int]):
         t0 = time.perf_counter()
         self.render_snapshot(snap)
         self.refresh_costs.append(time.perf_counter() - t0)
+        # After drawing: the run's last engine events are in the log before the operator's
+        # "run ended" line.
+        self._announce_end(snap)
 
     def render_snapshot(self, snap: Snapshot) -> None:
         screen = self.screen
@@ -141,13 +144,27 @@ class BackfillApp(App[int]):
         if self._quitting or (self.exit_on_terminal and snap.exit_code is not None):
             self.exit(result=snap.exit_code or 0, return_code=snap.exit_code or 0)
             return True
-        if not self._announced_end:
-            # A run that ends by itself stays on screen: the operator reads the outcome first.
-            self._announced_end = True
-            outcome = snap.stop_reason or snap.engine_state
-            self.ack(f"run ended ({snap.engine_state}, exit {snap.exit_code}): {outcome} — press q to leave",
-                     level="info" if not snap.exit_code else "error")
         return False
+
+    def _announce_end(self, snap: Snapshot) -> None:
+        """A run that ends by itself stays on screen: the operator reads the outcome first.
+
+        Not for a static picture of a finished run (`screenshot`, `status`): nothing ended
+        while it was watched, and there is nothing to leave."""
+        if self._announced_end or snap.engine_state not in TERMINAL_ENGINE_STATES:
+            return
+        self._announced_end = True
+        self.refresh_bindings()  # the control keys grey out: there is no run left to control
+        if not getattr(self.supervisor, "live", True):
+            return
+        outcome = f": {snap.stop_reason}" if snap.stop_reason else ""
+        self.ack(f"run ended ({snap.engine_state}, exit {snap.exit_code}){outcome} — press q to leave",
+                 level="info" if not snap.exit_code else "error")
+
+    @property
+    def run_ended(self) -> bool:
+        snap = self.snapshot
+        return snap is not None and snap.engine_state in TERMINAL_ENGINE_STATES
 
     # -- selection and binding state ----------------------------------------------------
     @property
@@ -173,7 +190,7 @@ class BackfillApp(App[int]):
             return not self.drives_engine
         if action not in CONTROL_ACTIONS:
             return True
-        if self.read_only:
+        if self.read_only or self.run_ended:
             # Greyed out (None) rather than hidden; show only one of each Pause/Resume pair.
             return False if action in ("resume_shard", "resume_all") else None
         if action in SHARD_ACTIONS:
@@ -191,10 +208,16 @@ class BackfillApp(App[int]):
         return True
 
     def on_key(self, event: Key) -> None:
-        """A control key in read-only mode still gets an answer."""
-        if self.read_only and event.key in CONTROL_KEYS and not isinstance(self.screen, ModalScreen):
+        """A control key that does nothing (read-only, or the run has ended) still gets an answer."""
+        if event.key not in CONTROL_KEYS or isinstance(self.screen, ModalScreen):
+            return
+        if self.read_only:
             event.stop()
             self.ack(f"read-only: '{event.key}' is disabled (attached read-only)", level="warn")
+        elif self.run_ended:
+            event.stop()
+            self.ack(f"the run has ended: '{event.key}' has nothing to control — press q to leave",
+                     level="warn")
 
     # -- acknowledgement -----------------------------------------------------------------
     def log_operator(self, message: str, level: str = "info") -> None:
@@ -243,7 +266,9 @@ class BackfillApp(App[int]):
             return
 
         def done(confirmed: bool | None) -> None:
-            if confirmed:
+            if confirmed and self.run_ended:
+                self.ack(f"restart shard #{sid}: the run has already ended", level="warn")
+            elif confirmed:
                 if self._command("restart", self.supervisor.restart_shard, sid):
                     self.ack(f"restart shard #{sid} requested")
             else:
@@ -265,7 +290,9 @@ class BackfillApp(App[int]):
 
     def action_abort(self) -> None:
         def done(confirmed: bool | None) -> None:
-            if confirmed:
+            if confirmed and self.run_ended:
+                self.ack("abort: the run has already ended — press q to leave", level="warn")
+            elif confirmed:
                 if self._command("abort", self.supervisor.abort):
                     self._quitting = True  # leave once the engine has stopped
                     self.ack("ABORT requested — the run stops now (exit 3)", level="warn")

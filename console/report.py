@@ -106,6 +106,8 @@ def _write(svg: str, out: Path) -> Path:
 class _StaticSupervisor:
     """A read-only supervisor over one fixed snapshot (reports from a bare Snapshot)."""
 
+    live = False  # a picture, not a run: the console announces no "run ended" over it
+
     def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self.read_only = snapshot.read_only

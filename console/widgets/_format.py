@@ -35,6 +35,7 @@ ENGINE_GLYPHS: dict[str, tuple[str, str]] = {
     "stopping": ("■", YELLOW),
     "gating": ("⚖", BLUE),
     "rebuilding": ("⚙", BLUE),
+    "waiting": ("…", BLUE),  # own shards done; waiting for other hosts' days in the shared store
     "done": ("✔", GREEN),
     "failed": ("✘", RED),
     "aborted": ("✘", RED),

@@ -22,7 +22,7 @@ def gates_table(gates: tuple[GateResult, ...], now: Any) -> Table | Text:
         return Text("no gate run yet — press g to run the gates now", style=DIM)
     t = Table.grid(padding=(0, 1), expand=True)
     t.add_column(no_wrap=True, min_width=6)  # verdict
-    t.add_column(overflow="ellipsis", ratio=1, min_width=8)  # name (+ failing detail)
+    t.add_column(overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)  # name (+ failing detail, one line)
     t.add_column(no_wrap=True, justify="right")  # value op threshold
     for g in gates:
         verdict = Text("✔ PASS", style=f"bold {GREEN}") if g.passed else Text("✘ FAIL", style=f"bold {RED}")

@@ -18,7 +18,7 @@ def rebuild_table(steps: tuple[RebuildStep, ...], now: Any) -> Table | Text:
         return Text("not started — runs after the backfill passes its gates", style=DIM)
     t = Table.grid(padding=(0, 1), expand=True)
     t.add_column(no_wrap=True, style=DIM, min_width=2)
-    t.add_column(overflow="ellipsis", ratio=1, min_width=8)
+    t.add_column(overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)  # one line of detail each
     t.add_column(no_wrap=True, min_width=9)
     t.add_column(no_wrap=True, justify="right", min_width=6)
     for step in sorted(steps, key=lambda s: s.index):

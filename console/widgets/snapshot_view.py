@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from console.engine.events import Snapshot
+from console.widgets._format import TERMINAL_ENGINE_STATES
 
 _UNSET: Any = object()
 
@@ -42,7 +43,9 @@ class SnapshotView:
         shown = self._shown_slice
         if part is shown or (shown is not _UNSET and part == shown):
             return False
-        if self.min_interval and self._drawn_at is not None:
+        # The last snapshot of a run never changes again: draw it in full at once.
+        if (self.min_interval and self._drawn_at is not None
+                and snapshot.engine_state not in TERMINAL_ENGINE_STATES):
             urgent = self.urgent_of(snapshot)
             try:
                 age = (snapshot.taken_at - self._drawn_at).total_seconds()

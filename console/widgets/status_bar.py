@@ -87,10 +87,13 @@ class StatusBar(Static):
         self._key = key
         self.updates += 1
         width = self.content_region.width or self.size.width
-        old_lines = layout_items(self._items, width).plain.count("\n")
         self._items = status_items(s, self.read_only)
-        new_lines = layout_items(self._items, width).plain.count("\n")
-        self.refresh(layout=new_lines != old_lines)  # relayout the screen only if the height changes
+        # Relayout the screen only if the height must change. Compare with the height the bar
+        # has, not with the old text's line count: in a real 80-column terminal the bar was laid
+        # out one line high before its first snapshot, and the two-line status then never got
+        # its second line (store and RPC health were cut off for the whole run).
+        lines = layout_items(self._items, width).plain.count("\n") + 1 if width else 0
+        self.refresh(layout=lines != self.size.height)
         return True
 
     _items: list[Text] = []
