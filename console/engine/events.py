@@ -14,7 +14,7 @@ from typing import Mapping, Protocol
 
 # Engine states, in the order a run moves through them.
 ENGINE_STATES = (
-    "starting", "running", "paused", "stopping", "gating", "rebuilding",
+    "starting", "running", "paused", "stopping", "gating", "waiting", "rebuilding",
     "done", "failed", "aborted", "stopped",
 )
 # Shard states.

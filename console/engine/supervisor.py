@@ -788,14 +788,20 @@ class Supervisor:
         return 0.0
 
     def _eta(self, days_done: int) -> float | None:
-        remaining = sum(1 for d in self.owned_days() if d.status != "COMPLETE")
-        if remaining == 0:
+        """Seconds left at the recent pace: remaining work (in-flight days count by their
+        covered fraction) over days completed per second since the window's first completion,
+        so a stall makes the ETA grow instead of freezing. None when there is no pace yet or
+        the run is not fetching."""
+        if not self.days or self.engine_state not in ("running", "paused"):
+            return None
+        owned = [d for d in self.owned_days() if d.status != "COMPLETE"]
+        if not owned:
             return 0.0
         if len(self._completed_times) < 2:
             return None
-        span = self._completed_times[-1] - self._completed_times[0]
-        rate = (len(self._completed_times) - 1) / span if span > 0 else 0
-        return remaining / rate if rate else None
+        remaining = sum(1.0 - self._covered(d) for d in owned)
+        rate = (len(self._completed_times) - 1) / max(1e-6, time.monotonic() - self._completed_times[0])
+        return remaining / rate
 
     def _rpc_snapshot(self, now: float) -> RpcSnapshot:
         if self.rpc is None:
@@ -808,7 +814,10 @@ class Supervisor:
             self._rps = (calls - c0) / (now - t0)
             self._rpc_hist.append(errors - e0)
             self._last_rpc = (now, calls, errors)
-        healthy = s.last_success is not None and now - s.last_success < max(60.0, self.settings.stall_seconds / 2)
+        if s.last_success is None:  # before the first answer: healthy until something fails
+            healthy = sum(s.errors_by_class.values()) == 0
+        else:
+            healthy = now - s.last_success < max(60.0, self.settings.stall_seconds / 2)
         return RpcSnapshot(
             url=redact(self.rpc_url), requests_per_s=self._rps, latency_ms=s.latency_ewma_ms,
             calls_total=calls, getlogs_calls=s.getlogs_calls, errors_by_class=dict(s.errors_by_class),
