@@ -29,6 +29,7 @@ class FaultProxy:
         self.hangs: list[tuple[Callable[[dict], bool], float]] = []
         self.hung_at: list[float] = []  # time.monotonic() of each hang's start
         self.requests = 0
+        self.paths: set[str] = set()  # every path + query seen (URLs may carry API keys)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="fault-proxy")
@@ -55,7 +56,7 @@ class FaultProxy:
         self._closing = asyncio.Event()
         self._session = aiohttp.ClientSession()
         app = web.Application()
-        app.router.add_post("/", self._handle)
+        app.router.add_post("/{tail:.*}", self._handle)  # any path: keys live in paths too
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -70,6 +71,7 @@ class FaultProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.paths.add(request.path_qs)
         if self.down:
             request.transport.close()
             return web.Response(status=503)
