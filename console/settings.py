@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 
 
 # --- secrets -------------------------------------------------------------------------------
-_KEYLIKE = re.compile(r"[A-Za-z0-9_\-]{16,}")
+_KEYLIKE = re.compile(r"[A-Za-z0-9_\-]{6,}")
 
 
 def redact(url: str | SecretStr | None) -> str:
@@ -65,6 +65,28 @@ def redact(url: str | SecretStr | None) -> str:
     hidden = bool(parts.username or parts.password or parts.query or parts.fragment
                   or parts.path.strip("/"))
     return urlunsplit((parts.scheme, host, "/***" if hidden else "/", "", ""))
+
+
+def secret_fragments(url: str | SecretStr | None) -> set[str]:
+    """The pieces of a URL or DSN that may be a secret: user, password, key-like path segments
+    and query values. A provider that quotes them back ("invalid API key <key>") must not get
+    them into a log through us, so every RPC error message is scrubbed of these."""
+    if url is None:
+        return set()
+    text = url.get_secret_value() if isinstance(url, SecretStr) else str(url)
+    if text == DEVCHAIN or text.startswith("chdb://"):
+        return set()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return set()
+    def keylike(piece: str) -> bool:  # "v2", "polygon" are not keys; "abc123..." may be
+        return bool(_KEYLIKE.fullmatch(piece)) and (len(piece) >= 16 or any(c.isdigit() for c in piece))
+
+    found = {p for p in (parts.username, parts.password) if p and len(p) >= 4}
+    found.update(seg for seg in parts.path.split("/") if keylike(seg))
+    found.update(v for pair in parts.query.split("&") for v in pair.split("=")[1:] if keylike(v))
+    return found
 
 
 def parse_duration(value: str | int | float | None) -> float | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import email.utils as _eu
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Iterable
 
 __all__ = [
     "RpcError",
@@ -149,8 +149,20 @@ def _redact(url: str) -> str:
         return f"{m.group(1)}{m.group(2)}/***" if m else "***"
 
 
+_SECRETS: set[str] = set()
+
+
+def register_secrets(fragments: Iterable[str]) -> None:
+    """Pieces of the RPC URL (keys, passwords) that no error message may repeat; the client
+    registers its URL's on creation, so every RpcError is scrubbed wherever it was made."""
+    _SECRETS.update(f for f in fragments if f)
+
+
 def _clean(message: Any, limit: int | None = _MAX_MESSAGE) -> str:
     text = str(message) if message is not None else ""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
     if "://" in text:
         text = _URL_RE.sub(lambda m: _redact(m.group(0)), text)
     text = " ".join(text.split())

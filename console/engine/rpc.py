@@ -33,6 +33,7 @@ from .errors import (
     InvalidResponse,
     RateLimited,
     RpcError,
+    register_secrets,
     RpcUnavailable,
     TooLarge,
     Transient,
@@ -206,6 +207,9 @@ class RpcClient:
         sleep: Callable[[float], Any] | None = None,
     ):
         self._url = url
+        from console.settings import secret_fragments  # noqa: PLC0415
+
+        register_secrets(secret_fragments(url))
         self.timeout = timeout
         self.max_retries = max_retries
         self.unavailable_after = unavailable_after

@@ -482,6 +482,8 @@ class Supervisor:
             if rec.status == "CLAIMED":  # a claim of a process that is gone
                 rec.status = "PENDING"
             self.days[rec.day_idx] = rec
+        if not fresh_mirror:
+            await self._reconcile_with_store()
         await self.state.drop_stale_coverage()
         self.writer = Writer(self.store, self.state, logger=self.monitor_log)
         self.ctx = EngineContext(self)
@@ -516,6 +518,29 @@ class Supervisor:
         await self.state.add_coverage([tuple(x) for x in ledger])
         msg = (f"state.sqlite was missing or new: rebuilt from ClickHouse's run-state tables "
                f"({len(records)} days COMPLETE kept)")
+        self.monitor_log.warning("%s", msg)
+        self.event("warn", "engine", msg)
+
+    async def _reconcile_with_store(self) -> None:
+        """The store is the truth about data: a day the mirror calls COMPLETE but ClickHouse does
+        not (database dropped, embedded store deleted, a new server behind the DSN) is fetched
+        again rather than trusted."""
+        rows = await self.store.query(
+            "SELECT day_idx, claim_id FROM {db}.backfill_checkpoint "
+            "WHERE status = 'COMPLETE' AND day_idx < %(n)s", {"n": self.days_total})
+        stored = dict(rows)
+        lost = [d for d in self.days.values()
+                if d.status == "COMPLETE" and stored.get(d.day_idx) != d.claim_id]
+        if not lost:
+            return
+        for d in lost:
+            d.status, d.attempts, d.last_error = "PENDING", 0, None
+            d.erc20_count = d.erc1155_count = 0
+            d.start_block = d.end_block = None  # day_blocks may be gone with the rest
+        await self.state.save_days(lost)
+        await self.state.set_meta("checkpoints_seeded", "")  # seed them into the store again
+        msg = (f"{len(lost)} day(s) COMPLETE in state.sqlite are not COMPLETE in ClickHouse "
+               f"(store emptied or replaced?): fetching them again")
         self.monitor_log.warning("%s", msg)
         self.event("warn", "engine", msg)
 

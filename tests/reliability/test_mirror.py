@@ -179,12 +179,6 @@ def test_offline_commands_on_a_damaged_mirror_answer_clearly(damaged_run, capsys
 
 
 # --- the converse: the mirror is intact, the store lost the run ----------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "console/engine/supervisor.py Supervisor.open trusts the mirror: _recover_mirror runs only "
-    "for a new state.sqlite, so days the mirror calls COMPLETE are never checked against "
-    "ClickHouse. When the store lost them (database dropped, embedded store deleted, a new "
-    "ClickHouse behind the DSN) nothing is fetched again: with --no-rebuild the run exits 0 "
-    "over an empty store, otherwise it waits in _wait_all_complete forever"))
 @pytest.mark.slow
 @pytest.mark.parametrize("lost,rebuild", [("database dropped", False), ("embedded store deleted", True)])
 def test_a_store_that_lost_the_run_is_refilled_not_trusted(tmp_path, proxy, lost, rebuild):

@@ -292,12 +292,6 @@ def test_wrong_chain_id_says_so_without_the_key(tmp_path, clean_chain):
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "console/engine/rpc.py RpcClient._scrub hides only the whole URL or the whole path+query "
-    "tail; a provider error that echoes the key itself (401 'invalid API key <key>') goes "
-    "verbatim into the fatal reason: stdout 'result:', worker-N.log, state.sqlite and "
-    "ClickHouse backfill_checkpoint.last_error. Each path segment / query value of the URL "
-    "must be scrubbed from provider messages too"))
 def test_provider_error_that_echoes_the_key_is_not_repeated(tmp_path, clean_chain):
     with FaultProxy(clean_chain.url) as proxy:
         seen = {"n": 0}
