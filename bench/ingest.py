@@ -159,7 +159,7 @@ def main() -> None:
           f"warm-up included)")
     print(f"minimum calls        {sum(minimum.values()):,} at cap {cap or 'none'} "
           f"-> ratio {st.getlogs_calls / max(1, sum(minimum.values())):.3f}")
-    print(f"  per stream         " + " · ".join(
+    print("  per stream         " + " · ".join(
         f"{k} {sup.ctx.calls_by_stream.get(k, 0)}/{v}" for k, v in minimum.items()) + " (calls/minimum)")
     print(f"oversize failures    {st.oversize_failures} ({100 * st.oversize_failures / max(1, st.getlogs_calls):.1f}% of calls)")
     print(f"all calls            {sum(st.calls_by_method.values()):,}  errors {dict(st.errors_by_class)}")

@@ -11,8 +11,6 @@ import signal
 import sqlite3
 import sys
 import threading
-import time
-from pathlib import Path
 
 from console.settings import ConfigError, Settings
 

@@ -312,7 +312,6 @@ class MarketSim:
         self.split(first, makers[0], (200 + rng.randrange(2000)) * 1_000_000)
 
         slots = w.market_slots(mp, rng, first + 1)
-        n = len(slots)
         exits: dict[int, list[tuple[str, int, int, bool]]] = {}
         holders: list[tuple[str, int]] = []  # (wallet, k) that plan to hold to resolution
         done_wallets: list[tuple[int, str]] = []  # (block, wallet) for withdrawals

@@ -7,7 +7,6 @@ errors carry "❌" and lines are one event each, UTC-stamped. Files are created 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 LOG_DIR = "backfill"

@@ -13,7 +13,6 @@ requeued by the monitor - never "continues with 0 logs for that day".
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field

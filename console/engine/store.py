@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 

@@ -13,11 +13,9 @@ import collections
 import datetime as dt
 import orjson
 import logging
-import os
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from console.engine.events import (
@@ -28,7 +26,7 @@ from console.engine.ranges import DensityBook, ProviderLimits, RangePlanner
 from console.engine.shards import ShardFatal, ShardRuntime, ShardWorker
 from console.engine.state import DayRecord, StateDB
 from console.engine.store import StoreError
-from console.engine.writer import Writer, WriterFailed, checkpoint_row
+from console.engine.writer import Writer, WriterFailed
 from console.settings import Settings, redact
 
 EXIT_OK, EXIT_GATE, EXIT_CONFIG, EXIT_ABORTED, EXIT_RUNTIME = 0, 1, 2, 3, 4

@@ -8,7 +8,6 @@ import datetime as dt
 import re
 import time
 
-import pytest
 
 from console.devchain.process import spawn
 from console.devchain.world import build_world

@@ -5,7 +5,7 @@ from console.engine.rebuild import SUCCESS_LINE, rebuild
 from console.engine.gates import run_gates
 from console.settings import GateThresholds
 
-from .builder import CTF, E6, EXCHANGE, PROFILE, ZERO, Chain, addr
+from .builder import E6, EXCHANGE, PROFILE, Chain, addr
 
 A, B, C, D, F = (addr(0xA0 + i) for i in range(5))
 M, G, H, J = (addr(0xB0 + i) for i in range(4))

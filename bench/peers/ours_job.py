@@ -1,0 +1,76 @@
+"""Our engine on the job, as its own process (so its peak RSS is its own, chDB included).
+
+Runs `console.engine.launch.run_engine` the way bench/ingest.py does (headless, no rebuild,
+embedded chDB in a fresh data dir) against an already running devchain URL, then reads back
+the (tx_hash, log_index) keys it stored and writes figures + keys as JSON to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from console.engine.launch import run_engine  # noqa: E402
+from console.engine.store import Store  # noqa: E402
+from console.settings import load_settings  # noqa: E402
+
+
+async def stored_keys(settings) -> dict[str, list]:
+    store = await Store.open(settings.dsn, settings.database, apply_schema=False)
+    try:
+        out = {}
+        for table in ("erc20_transfers", "erc1155_transfers"):
+            rows = await store.query(f"SELECT DISTINCT tx_hash, log_index FROM {{db}}.{table} FINAL")
+            out[table] = [[str(t).lower(), int(i)] for t, i in rows]
+            out[table + "_rows"] = (await store.query(f"SELECT count() FROM {{db}}.{table} FINAL"))[0][0]
+        return out
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--start-date", required=True)
+    ap.add_argument("--days", type=int, required=True)
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--shards", type=int, default=8)
+    ap.add_argument("--max-concurrency", type=int, default=None)
+    ap.add_argument("--rps", type=float, default=None)
+    a = ap.parse_args()
+    settings = load_settings({
+        "rpc_url": a.url, "start_date": a.start_date, "days": a.days, "data_dir": a.data_dir,
+        "shards": a.shards, "no_rebuild": True, "rps": a.rps, "max_concurrency": a.max_concurrency,
+        "usdc_scope": "polymarket", "gate_interval": 86400,
+    })
+    holder: dict = {}
+    t0 = time.perf_counter()
+    code = asyncio.run(run_engine(settings, on_ready=lambda sup: holder.setdefault("sup", sup),
+                                  say=lambda m: None))
+    wall = time.perf_counter() - t0
+    sup = holder.get("sup")
+    res: dict = {"exit_code": code, "wall": wall}
+    if sup is not None:
+        st = sup.rpc.stats
+        fetch = (max(sup._completed_times) - sup._started) if sup._completed_times else wall
+        res.update(
+            logs_received=st.logs_received, getlogs_calls=st.getlogs_calls,
+            calls_by_stream=dict(sup.ctx.calls_by_stream), oversize_failures=st.oversize_failures,
+            errors=dict(st.errors_by_class), all_calls=sum(st.calls_by_method.values()),
+            parse_s=st.parse_seconds, decode_s=sup.ctx.decode_seconds, insert_s=sup.writer.insert_seconds,
+            backfill_phase_s=fetch,
+        )
+    res["keys"] = asyncio.run(stored_keys(settings))
+    Path(a.out).write_text(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
