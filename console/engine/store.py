@@ -18,6 +18,12 @@ from console.sql import SQL_DIR, load, statements
 
 SCHEMA_VERSION = 1
 READ_ATTEMPTS = 5  # ~6 s of retries for a failing read
+EMBEDDED_MEMORY_SETTINGS = {
+    "max_bytes_before_external_group_by": str(1 << 30),
+    "max_bytes_before_external_sort": str(1 << 30),
+    "join_algorithm": "auto",
+    "max_bytes_in_join": str(1 << 30),
+}
 
 
 def schema_files() -> list[str]:
@@ -35,7 +41,12 @@ def _connect(dsn: str):
     if dsn.startswith("chdb://"):
         path = dsn[len("chdb://"):]
         Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
-        return clickhouse_connect.get_client(dsn=dsn)
+        client = clickhouse_connect.get_client(dsn=dsn)
+        # The embedded engine shares this process's memory with the backfill: large GROUP BYs,
+        # sorts and joins (gates, rebuild) spill to disk past these bounds instead of growing.
+        for name, value in EMBEDDED_MEMORY_SETTINGS.items():
+            client.set_client_setting(name, value)
+        return client
     return clickhouse_connect.get_client(dsn=dsn, connect_timeout=10, send_receive_timeout=300)
 
 
