@@ -19,30 +19,27 @@ from aiohttp import web
 Rule = Callable[[dict], Any]  # returns None (forward) or a response dict / web.Response
 
 
-class FaultProxy:
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.rules: list[Rule] = []
-        self.rewrites: list[Callable[[dict, dict], dict]] = []
-        self.down = False  # when set, every request gets its connection dropped
-        # (predicate, seconds): the first request matching a predicate hangs that long (once)
-        self.hangs: list[tuple[Callable[[dict], bool], float]] = []
-        self.hung_at: list[float] = []  # time.monotonic() of each hang's start
-        self.requests = 0
-        self.paths: set[str] = set()  # every path + query seen (URLs may carry API keys)
+class LoopbackServer:
+    """An aiohttp app on 127.0.0.1:<free port>, served by its own event loop on a thread, so a
+    test's engine (in the test's loop or its own) talks to it over real HTTP. Subclasses build
+    the app in `make_app()`; `url` and `port` are set once it listens."""
+
+    name = "loopback-server"
+
+    def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True, name="fault-proxy")
+        self._thread = threading.Thread(target=self._serve, daemon=True, name=self.name)
         self.url = ""
+        self.port = 0
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self):
         self._thread.start()
         self._ready.wait(10)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        fut.result(10)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
@@ -52,22 +49,47 @@ class FaultProxy:
         self._ready.set()
         self._loop.run_forever()
 
+    async def make_app(self) -> web.Application:
+        raise NotImplementedError
+
     async def _start(self) -> None:
+        self._runner = web.AppRunner(await self.make_app())
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    async def _shutdown(self) -> None:
+        await self._runner.cleanup()
+
+
+class FaultProxy(LoopbackServer):
+    name = "fault-proxy"
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__()
+        self.upstream = upstream
+        self.rules: list[Rule] = []
+        self.rewrites: list[Callable[[dict, dict], dict]] = []
+        self.down = False  # when set, every request gets its connection dropped
+        # (predicate, seconds): the first request matching a predicate hangs that long (once)
+        self.hangs: list[tuple[Callable[[dict], bool], float]] = []
+        self.hung_at: list[float] = []  # time.monotonic() of each hang's start
+        self.requests = 0
+        self.paths: set[str] = set()  # every path + query seen (URLs may carry API keys)
+
+    async def make_app(self) -> web.Application:
         self._closing = asyncio.Event()
         self._session = aiohttp.ClientSession()
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)  # any path: keys live in paths too
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}/"
+        return app
 
     async def _shutdown(self) -> None:
         self._closing.set()
         await self._session.close()
-        await self._runner.cleanup()
+        await super()._shutdown()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -112,3 +134,17 @@ def get_logs_range(payload: dict) -> tuple[int, int] | None:
         return None
     f = payload["params"][0]
     return int(f["fromBlock"], 16), int(f["toBlock"], 16)
+
+
+def poisoned_block(block: int) -> Rule:
+    """A rule answering every eth_getLogs that covers `block` with Ankr's hint-less "too many
+    results": no split can ever fetch that block, so its day must end FAILED."""
+
+    def rule(payload: dict):
+        rng = get_logs_range(payload)
+        if rng and rng[0] <= block <= rng[1]:
+            return {"jsonrpc": "2.0", "id": payload["id"],
+                    "error": {"code": -32600, "message": "query exceeds max results"}}
+        return None
+
+    return rule

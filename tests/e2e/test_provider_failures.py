@@ -9,7 +9,7 @@ import pytest
 from console.devchain.process import spawn
 from console.devchain.world import build_world
 from tests.e2e.helpers import engine_settings, query, run, stored_rows, truth
-from tests.e2e.proxy import FaultProxy, get_logs_range
+from tests.e2e.proxy import FaultProxy, get_logs_range, poisoned_block
 
 WORLD = build_world("small", seed=1)
 START = WORLD.start_date.isoformat()
@@ -37,14 +37,7 @@ def test_a_block_that_never_fetches_leaves_its_day_failed(tmp_path, proxy):
     bad_day = 1
     poison = WORLD.day_bounds(bad_day)[0] + 5000
 
-    def oversize(payload):
-        rng = get_logs_range(payload)
-        if rng and rng[0] <= poison <= rng[1]:
-            return {"jsonrpc": "2.0", "id": payload["id"],
-                    "error": {"code": -32600, "message": "query exceeds max results"}}
-        return None
-
-    proxy.rules.append(oversize)
+    proxy.rules.append(poisoned_block(poison))
     settings = _settings(tmp_path, proxy, max_day_attempts=2)
     assert run(settings) == 4
     status = dict(query(settings, "SELECT day_idx, status FROM backfill_checkpoint"))

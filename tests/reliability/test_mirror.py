@@ -21,7 +21,7 @@ import pytest
 
 from console.cli import main
 from console.engine.launch import run_engine
-from tests.e2e.proxy import FaultProxy, get_logs_range
+from tests.e2e.proxy import FaultProxy, get_logs_range, poisoned_block
 from tests.reliability.checks import (
     DAYS, WORLD, assert_complete_days_tile, assert_exact, assert_no_duplicates, reader, url_settings,
 )
@@ -95,20 +95,15 @@ def test_deleted_mirror_is_rebuilt_and_complete_days_are_not_fetched_again(tmp_p
     poisoned_day = 1
     poison = WORLD.day_bounds(poisoned_day)[0] + 4000
 
-    def oversize(payload):
-        rng = get_logs_range(payload)
-        if rng and rng[0] <= poison <= rng[1]:
-            return {"jsonrpc": "2.0", "id": payload["id"],
-                    "error": {"code": -32600, "message": "query exceeds max results"}}
-        return None
 
-    proxy.rules.insert(0, oversize)
+    poison_rule = poisoned_block(poison)
+    proxy.rules.insert(0, poison_rule)
     settings = url_settings(tmp_path / "data", proxy.url, max_day_attempts=1)
     assert _run(settings) == 4  # day 1 could not be fetched: FAILED; days 0 and 2 COMPLETE
     done = _complete_days(settings)
     assert sorted(done) == [d for d in range(DAYS) if d != poisoned_day]
 
-    proxy.rules.remove(oversize)  # the provider recovers; meanwhile the mirror is lost
+    proxy.rules.remove(poison_rule)  # the provider recovers; meanwhile the mirror is lost
     _damage(settings.data_dir, "deleted")
     proxy.asked.clear()
     assert _run(url_settings(tmp_path / "data", proxy.url)) == 0

@@ -18,18 +18,16 @@ creates under it is 0600 (directories 0700).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import stat
-import threading
 from pathlib import Path
 
 import orjson
 import pytest
 from aiohttp import web
 
-from tests.e2e.proxy import FaultProxy
+from tests.e2e.proxy import FaultProxy, LoopbackServer
 from tests.reliability.checks import (
     DAYS, START, SUCCESS_LINE, cli_child, last_line, reader, stop_child, url_settings,
 )
@@ -123,32 +121,12 @@ def test_no_secret_in_any_clickhouse_table(secret_run):
 
 
 # --- a DSN password on the paths where the store is used and fails ---------------------------------
-class RefusingClickHouse:
+class RefusingClickHouse(LoopbackServer):
     """127.0.0.1 HTTP server answering every request like a ClickHouse that rejects the login."""
 
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True, name="refusing-clickhouse")
-        self.port = 0
+    name = "refusing-clickhouse"
 
-    def __enter__(self) -> "RefusingClickHouse":
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._start())
-        self._ready.set()
-        self._loop.run_forever()
-
-    async def _start(self) -> None:
+    async def make_app(self) -> web.Application:
         async def refuse(request: web.Request) -> web.Response:
             await request.read()
             return web.Response(status=516, text=(
@@ -157,11 +135,7 @@ class RefusingClickHouse:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", refuse)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        return app
 
 
 def _closed_port() -> int:
