@@ -8,6 +8,8 @@ a kill point armed.
 
 from __future__ import annotations
 
+import socket
+
 import asyncio
 import contextlib
 import json
@@ -181,3 +183,10 @@ def stop_child(proc: subprocess.Popen) -> None:
         proc.communicate(timeout=30)
     except (subprocess.TimeoutExpired, ValueError):
         pass
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (bound, read, released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -12,23 +12,18 @@ that cannot be reached or used, and more env / .env / backfill.toml values.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.reliability.checks import closed_port
 
 from console.cli import main
 
 SECRET = "PaSsW0rdS3cr3tXYZ"
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # (id, argv, env, files, needle)
@@ -173,7 +168,7 @@ def test_read_only_data_dir_is_refused(scratch, immutable, capsys, target):
 @pytest.mark.parametrize("dsn", ["http://default:{secret}@127.0.0.1:{port}/", "chdb://{root}/afile/clickhouse"],
                          ids=["closed port", "chdb path under a file"])
 def test_unusable_store_dsn_is_refused_before_anything_is_written(scratch, capsys, dsn):
-    dsn = dsn.format(secret=SECRET, port=_closed_port(), root=scratch)
+    dsn = dsn.format(secret=SECRET, port=closed_port(), root=scratch)
     before = _tree(scratch)
     try:
         code = main(["run", "--no-ui", "--devchain-density", "small", "--clickhouse", dsn])

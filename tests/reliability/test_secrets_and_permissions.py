@@ -19,7 +19,6 @@ creates under it is 0600 (directories 0700).
 from __future__ import annotations
 
 import contextlib
-import socket
 import stat
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from aiohttp import web
 
 from tests.e2e.proxy import FaultProxy, LoopbackServer
 from tests.reliability.checks import (
+    closed_port,
     DAYS, START, SUCCESS_LINE, cli_child, last_line, reader, stop_child, url_settings,
 )
 
@@ -138,18 +138,12 @@ class RefusingClickHouse(LoopbackServer):
         return app
 
 
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.mark.parametrize("where", ["closed port", "login refused"])
 def test_dsn_password_never_shown_when_the_store_fails(tmp_path, clean_chain, where):
     with contextlib.nullcontext() if where == "closed port" else RefusingClickHouse() as server:
-        port = _closed_port() if server is None else server.port
+        port = closed_port() if server is None else server.port
         dsn = f"http://default:{PASSWORD}@127.0.0.1:{port}/"
         argv = ["run", "--no-ui", "--rpc-url", clean_chain.url, "--start-date", START, "--days", str(DAYS),
                 "--clickhouse", dsn, "--data-dir", str(tmp_path / "data")]
@@ -234,7 +228,7 @@ def test_embedded_clickhouse_files_are_0600_too(secret_run):
 
 # --- the provider fails at start: the message is clear and the key stays hidden -----------------
 def test_rpc_down_at_start_says_so_without_the_key(tmp_path):
-    port = _closed_port()
+    port = closed_port()
     url = f"http://127.0.0.1:{port}/v2/{PATH_KEY}?apikey={QUERY_KEY}"
     proc = cli_child(["run", "--no-ui", "--rpc-url", url, "--start-date", START, "--days", str(DAYS),
                       "--data-dir", str(tmp_path / "data")], cwd=tmp_path, BACKFILL_RPC_TIMEOUT="2")
