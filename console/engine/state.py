@@ -106,7 +106,8 @@ class StateDB:
     @classmethod
     async def open(cls, data_dir: Path) -> "StateDB":
         path = data_dir / STATE_FILE
-        conn = await aiosqlite.connect(path)
+        # No statement cache: no sqlite3_stmt is ever shared by two cursors.
+        conn = await aiosqlite.connect(path, cached_statements=0)
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
@@ -126,6 +127,18 @@ class StateDB:
     async def close(self) -> None:
         await self.conn.close()
 
+    # Writes go through `async with`, so their cursors are closed on aiosqlite's own thread. A
+    # cursor left to the garbage collector is finalised on the event loop's thread while the
+    # worker may be stepping the same statement: SQLite answers "bad parameter or other API
+    # misuse" (seen after ~70-700 days of a long run).
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> None:
+        async with self.conn.execute(sql, tuple(params)):
+            pass
+
+    async def _write_many(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        async with self.conn.executemany(sql, rows):
+            pass
+
     # --- meta --------------------------------------------------------------------------------
     async def get_meta(self, key: str) -> str | None:
         async with self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)) as cur:
@@ -133,12 +146,12 @@ class StateDB:
         return row[0] if row else None
 
     async def set_meta(self, key: str, value: str) -> None:
-        await self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        await self._write("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         await self.conn.commit()
 
     # --- days --------------------------------------------------------------------------------
     async def ensure_days(self, start: dt.date, count: int) -> None:
-        await self.conn.executemany(
+        await self._write_many(
             "INSERT OR IGNORE INTO days (day_idx, day) VALUES (?, ?)",
             [(i, (start + dt.timedelta(days=i)).isoformat()) for i in range(count)],
         )
@@ -159,13 +172,13 @@ class StateDB:
             rows.append((d.day_idx, d.day.isoformat(), d.start_block, d.end_block, d.status,
                          d.worker_id, d.epoch, d.claim_id, d.erc20_count, d.erc1155_count,
                          d.attempts, d.last_error, d.next_attempt_at, d.updated_at))
-        await self.conn.executemany(
+        await self._write_many(
             f"INSERT OR REPLACE INTO days ({_DAY_COLUMNS}) VALUES ({','.join('?' * 14)})", rows)
         await self.conn.commit()
 
     async def add_coverage(self, rows: list[tuple[int, int, str, int, int, int]]) -> None:
         """rows: (day_idx, claim_id, stream, from_block, to_block, log_count)."""
-        await self.conn.executemany("INSERT OR REPLACE INTO coverage VALUES (?,?,?,?,?,?)", rows)
+        await self._write_many("INSERT OR REPLACE INTO coverage VALUES (?,?,?,?,?,?)", rows)
         await self.conn.commit()
 
     async def coverage(self, day_idx: int, claim_id: int) -> list[tuple[str, int, int, int]]:
@@ -177,7 +190,7 @@ class StateDB:
 
     async def drop_stale_coverage(self) -> None:
         """Forget sub-ranges of claims that are no longer a day's current claim."""
-        await self.conn.execute(
+        await self._write(
             "DELETE FROM coverage WHERE NOT EXISTS (SELECT 1 FROM days d WHERE "
             "d.day_idx = coverage.day_idx AND d.claim_id = coverage.claim_id)")
         await self.conn.commit()
@@ -189,7 +202,7 @@ class StateDB:
         return row[0] if row else None
 
     async def put_boundary(self, ts: int, block: int) -> None:
-        await self.conn.execute("INSERT OR REPLACE INTO boundaries VALUES (?, ?)", (ts, block))
+        await self._write("INSERT OR REPLACE INTO boundaries VALUES (?, ?)", (ts, block))
         await self.conn.commit()
 
     # --- provider limits ---------------------------------------------------------------------
@@ -201,7 +214,7 @@ class StateDB:
         return {"max_range": row[0], "max_results": row[1]} if row else None
 
     async def put_limits(self, provider: str, limits: dict) -> None:
-        await self.conn.execute(
+        await self._write(
             "INSERT OR REPLACE INTO provider_limits VALUES (?, ?, ?, ?)",
             (provider, limits.get("max_range"), limits.get("max_results"), time.time()),
         )
@@ -210,7 +223,7 @@ class StateDB:
     # --- shards ------------------------------------------------------------------------------
     async def next_epoch(self, shard_id: int, restart: bool) -> int:
         """A new epoch for a (re)started shard: the fence against its older incarnations."""
-        await self.conn.execute(
+        await self._write(
             "INSERT INTO shards (shard_id, epoch, restarts) VALUES (?, 1, 0) "
             "ON CONFLICT(shard_id) DO UPDATE SET epoch = epoch + 1, restarts = restarts + ?",
             (shard_id, 1 if restart else 0),
@@ -222,22 +235,22 @@ class StateDB:
     # --- history -----------------------------------------------------------------------------
     async def add_gate_results(self, rows: list[tuple]) -> None:
         """rows: (name, mode, value, threshold, comparator, passed, detail, at_iso)."""
-        await self.conn.executemany(
+        await self._write_many(
             "INSERT INTO gate_results (name, mode, value, threshold, comparator, passed, detail, at) "
             "VALUES (?,?,?,?,?,?,?,?)", rows)
         await self.conn.commit()
 
     async def add_rebuild_step(self, row: tuple) -> None:
         """row: (run_id, step, name, state, started_at_iso, seconds, detail)."""
-        await self.conn.execute(
+        await self._write(
             "INSERT INTO rebuild_steps (run_id, step, name, state, started_at, seconds, detail) "
             "VALUES (?,?,?,?,?,?,?)", row)
         await self.conn.commit()
 
     async def add_event(self, at: str, level: str, source: str, message: str) -> None:
-        await self.conn.execute("INSERT INTO events (at, level, source, message) VALUES (?,?,?,?)",
+        await self._write("INSERT INTO events (at, level, source, message) VALUES (?,?,?,?)",
                                 (at, level, source, message))
-        await self.conn.execute("DELETE FROM events WHERE id <= (SELECT max(id) - 2000 FROM events)")
+        await self._write("DELETE FROM events WHERE id <= (SELECT max(id) - 2000 FROM events)")
         await self.conn.commit()
 
     # --- commands and published snapshot -----------------------------------------------------
@@ -248,12 +261,12 @@ class StateDB:
             return [tuple(r) for r in await cur.fetchall()]
 
     async def mark_command(self, command_id: int, result: str) -> None:
-        await self.conn.execute("UPDATE commands SET applied_at=?, result=? WHERE id=?",
+        await self._write("UPDATE commands SET applied_at=?, result=? WHERE id=?",
                                 (time.time(), result, command_id))
         await self.conn.commit()
 
     async def publish_snapshot(self, body: str) -> None:
-        await self.conn.execute("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)", (time.time(), body))
+        await self._write("INSERT OR REPLACE INTO snapshot VALUES (1, ?, ?)", (time.time(), body))
         await self.conn.commit()
 
 

@@ -15,6 +15,7 @@ import orjson
 import logging
 import threading
 import time
+import traceback
 import uuid
 from typing import Any
 
@@ -340,6 +341,8 @@ class Supervisor:
         except Exception as exc:  # pragma: no cover - a bug; say it loudly, stop the run
             worker.rt.state = "failed"
             worker.rt.last_error = f"{type(exc).__name__}: {exc}"
+            worker.log.error("❌ Error: shard crashed: %s\n%s", worker.rt.last_error,
+                             "".join(traceback.format_exception(exc)))
             self.fail(EXIT_RUNTIME, f"shard {worker.rt.shard_id} crashed: {type(exc).__name__}: {exc}")
 
     async def _restart(self, shard_id: int, why: str) -> None:
