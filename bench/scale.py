@@ -170,6 +170,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--max-concurrency", type=int, default=None)
+    ap.add_argument("--monitor-interval", type=float, default=None, help="engine monitor period (default 30 s)")
     ap.add_argument("--no-rebuild", action="store_true")
     ap.add_argument("--data-dir", default=None, help="default: a temporary directory, removed after")
     ap.add_argument("--sample-interval", type=float, default=1.0)
@@ -195,7 +196,7 @@ def main() -> None:
         settings = load_settings({
             "rpc_url": chain.url, "start_date": start.isoformat(), "days": days, "data_dir": str(data_dir),
             "shards": a.shards, "no_rebuild": True, "usdc_scope": "polymarket", "gate_interval": 86400,
-            "max_concurrency": a.max_concurrency, "stall_seconds": 900,
+            "max_concurrency": a.max_concurrency, "stall_seconds": 900, "monitor_interval": a.monitor_interval,
         })
         sampler = Sampler(holder, chain.pid, a.sample_interval)
         sampler.start()
