@@ -31,6 +31,23 @@ def schema_files() -> list[str]:
     return sorted(f"schema/{p.name}" for p in (SQL_DIR / "schema").glob("*.sql"))
 
 
+def _no_pandas_probe() -> None:
+    """Stop clickhouse-connect from importing pandas on our first insert.
+
+    Its insert path asks `options.pd` whether the data is a DataFrame, and that lazy attribute
+    imports pandas (~0.5 s of start-up and ~60 MB, measured in bench/peers/profile.py) although we
+    only ever insert Python column lists. When pandas is not loaded already, nothing we pass can be
+    a DataFrame, so the probe's answer is known: "no pandas".
+    """
+    import sys
+
+    from clickhouse_connect.driver import options
+
+    if "pandas" not in sys.modules and "pd" not in vars(options):
+        options.pd = None
+        options.pd_time_test = None
+
+
 class StoreError(RuntimeError):
     """A ClickHouse call failed; the message never carries the DSN's password."""
 
@@ -78,6 +95,7 @@ class Store:
 
     def _connect_sync(self) -> None:
         self._client = _connect(self.dsn)
+        _no_pandas_probe()
 
     async def close(self) -> None:
         if self._client is not None:

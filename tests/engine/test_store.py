@@ -1,6 +1,8 @@
 """The schema on embedded chDB and the runbook's monitoring SQL, verbatim."""
 
 import datetime as dt
+import subprocess
+import sys
 
 import pytest
 
@@ -82,3 +84,21 @@ async def test_uint256_round_trip(store):
         "tx_hash": ["0x1"], "log_index": [0], "block_number": [1],
         "block_time": [dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)], "day_idx": [0]})
     assert await store.query("SELECT value FROM {db}.erc20_transfers") == [(big,)]
+
+
+def test_inserts_do_not_import_pandas(tmp_path):
+    """clickhouse-connect's insert path would import pandas (~0.5 s) to ask whether our lists are
+    a DataFrame; the store answers that probe instead. Fresh interpreter: other tests may load it."""
+    code = (
+        "import asyncio, sys\n"
+        "from console.engine.store import Store\n"
+        "async def go():\n"
+        f"    s = await Store.open('chdb://{tmp_path / 'ch'}')\n"
+        "    await s.insert_rows('schema_version', [{'version': 9}])\n"
+        "    print((await s.query('SELECT max(version) FROM {db}.schema_version'))[0][0])\n"
+        "    await s.close()\n"
+        "asyncio.run(go())\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["9", "False"]
