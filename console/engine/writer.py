@@ -1,8 +1,11 @@
 """The single writer: batches rows from every shard into large ClickHouse inserts.
 
 Why one writer: chDB is one in-process engine on one thread, and ClickHouse likes few large
-inserts over many small ones. Shards hand over column-oriented batches through a bounded
-queue (back-pressure keeps memory flat when the store is slower than the RPC).
+inserts over many small ones. Shards hand over column-oriented batches through a queue, and
+back-pressure is counted in rows, not queue items: one item can be a whole 10K-log response (or
+a 40K-log day on an uncapped provider), so an item bound alone let ~1M decoded rows (~1 GB of
+Python objects) wait when the store was slower than the RPC. `put_rows` waits while more than
+`max_pending_rows` rows are queued or in the unflushed batch.
 
 Ordering is the no-loss contract (DESIGN §6.4): within a flush, data tables are inserted
 first, then coverage_ledger rows, then checkpoint rows. A sub-range's ledger row is queued
@@ -74,7 +77,8 @@ def checkpoint_row(d: DayRecord) -> dict[str, Any]:
 
 class Writer:
     def __init__(self, store: Store, state: StateDB, *, max_rows: int = 100_000,
-                 flush_seconds: float = 0.5, queue_items: int = 128, retry_for: float = 300.0,
+                 flush_seconds: float = 0.5, queue_items: int = 128, max_pending_rows: int = 250_000,
+                 retry_for: float = 300.0,
                  logger: logging.Logger | None = None,
                  on_committed: Callable[[DayRecord], Awaitable[None]] | None = None) -> None:
         self.store = store
@@ -84,6 +88,9 @@ class Writer:
         self.retry_for = retry_for
         self.logger = logger
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=queue_items)
+        self.max_pending_rows = max_pending_rows
+        self.pending_rows = 0  # handed over by put_rows and not yet flushed
+        self._room = asyncio.Condition()
         self.failed: BaseException | None = None
         self.rows_written = 0
         self.flushes = 0
@@ -91,8 +98,21 @@ class Writer:
 
     # --- producers (shards) -------------------------------------------------------------------
     async def put_rows(self, table: str, columns: dict[str, list]) -> None:
+        """Queue rows; waits while the writer already holds `max_pending_rows` (one oversized
+        batch alone is let through, or it could never go)."""
         self._check()
+        n = len(next(iter(columns.values()), ()))
+        async with self._room:
+            await self._room.wait_for(lambda: self.failed is not None or self.pending_rows == 0
+                                      or self.pending_rows + n <= self.max_pending_rows)
+        self._check()
+        self.pending_rows += n
         await self.queue.put(("rows", table, columns))
+
+    async def _release_rows(self, n: int) -> None:
+        async with self._room:
+            self.pending_rows -= n
+            self._room.notify_all()
 
     async def put_ledger(self, day_idx: int, claim_id: int, stream: str, a: int, b: int, n: int) -> None:
         self._check()
@@ -162,6 +182,7 @@ class Writer:
                     batch.completes and self.queue.empty())
                 if urgent or (deadline is not None and time.monotonic() >= deadline):
                     await self._flush(batch)
+                    await self._release_rows(batch.rows)
                     batch = _Batch()
                     deadline = None
                     self._release(barriers)
@@ -175,6 +196,8 @@ class Writer:
                 if not f.done():
                     f.set_exception(WriterFailed(str(self.failed)))
             self._fail_waiters()
+            async with self._room:
+                self._room.notify_all()  # producers waiting for room see `failed` and raise
             raise
 
     def _fail_waiters(self) -> None:

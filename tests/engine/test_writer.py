@@ -1,0 +1,68 @@
+"""The writer's back-pressure is counted in rows: a slow store holds producers, not memory."""
+
+import asyncio
+
+from console.engine.state import StateDB
+from console.engine.store import Store
+from console.engine.writer import Writer
+
+
+def _rows(n: int, first: int) -> dict[str, list]:
+    return {"version": list(range(first, first + n))}
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_put_rows_waits_while_the_store_holds_the_row_budget(tmp_path):
+    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
+    state = await StateDB.open(tmp_path)
+    inserting = asyncio.Event()
+    release = asyncio.Event()
+    real_insert = store.insert_columns
+
+    async def slow_insert(table, columns, **kw):
+        inserting.set()
+        await release.wait()
+        return await real_insert(table, columns, **kw)
+
+    store.insert_columns = slow_insert
+    writer = Writer(store, state, max_rows=100, max_pending_rows=150)
+    run = asyncio.ensure_future(writer.run())
+    try:
+        await writer.put_rows("schema_version", _rows(100, 1000))
+        await asyncio.wait_for(inserting.wait(), 10)  # the first batch is in the (stuck) store
+        second = asyncio.ensure_future(writer.put_rows("schema_version", _rows(100, 2000)))
+        await _settle()
+        assert not second.done() and writer.pending_rows == 100
+        release.set()
+        await asyncio.wait_for(second, 10)
+        await writer.drain()
+        assert writer.pending_rows == 0
+        got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 1000")
+        assert got[0][0] == 200
+    finally:
+        release.set()
+        await writer.stop()
+        await asyncio.wait_for(run, 10)
+        await state.close()
+        await store.close()
+
+
+async def test_a_batch_larger_than_the_budget_still_goes_through(tmp_path):
+    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
+    state = await StateDB.open(tmp_path)
+    writer = Writer(store, state, max_rows=10, max_pending_rows=5)
+    run = asyncio.ensure_future(writer.run())
+    try:
+        await asyncio.wait_for(writer.put_rows("schema_version", _rows(50, 5000)), 10)
+        await writer.drain()
+        got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 5000")
+        assert got[0][0] == 50
+    finally:
+        await writer.stop()
+        await asyncio.wait_for(run, 10)
+        await state.close()
+        await store.close()
