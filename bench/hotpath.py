@@ -6,7 +6,10 @@ Prints (best of --repeat runs):
 - orjson.loads of a 10,000-log eth_getLogs response (bytes as a provider sends them);
 - decode logs/s for ERC20 Transfer and ERC1155 TransferSingle/TransferBatch with the hand-rolled
   hex slicing of console.engine.decode (the chosen implementation, with full validation);
-- the same decoding done with eth_abi, for comparison.
+- the same decoding done with eth_abi, for comparison;
+- with --insert: the store's insert of the decoded ERC-20 columns into embedded ClickHouse (chDB),
+  and, as the yardstick for a future native path, chDB turning the raw `result` array of the
+  response into the same rows itself (INSERT ... SELECT FROM file(JSONEachRow), no Python per log).
 Synthetic but realistic logs: lowercase hex, random 256-bit token ids, 6-decimal amounts,
 blockTimestamp present (as Alchemy/Infura/Erigon send it), ~10% of ERC1155 logs are batches of 2.
 """
@@ -118,10 +121,62 @@ def eth_abi_erc1155(logs, addresses):
     return out
 
 
+NATIVE_ERC20 = """INSERT INTO {db}.erc20_transfers
+    (token, from_address, to_address, value, tx_hash, log_index, block_number, block_time, day_idx)
+SELECT lower(address), concat('0x', lower(substring(topics[2], 27))),
+       concat('0x', lower(substring(topics[3], 27))), reinterpretAsUInt256(reverse(unhex(substring(data, 3)))),
+       lower(transactionHash), reinterpretAsUInt32(reverse(unhex(leftPad(substring(logIndex, 3), 8, '0')))),
+       reinterpretAsUInt64(reverse(unhex(leftPad(substring(blockNumber, 3), 16, '0')))),
+       toDateTime(reinterpretAsUInt64(reverse(unhex(leftPad(substring(blockTimestamp, 3), 16, '0')))), 'UTC'), 0
+FROM file('{path}', 'JSONEachRow', 'address String, topics Array(String), data String,
+          blockNumber String, transactionHash String, logIndex String, blockTimestamp String')"""
+
+
+def insert_figures(n: int, repeat: int) -> None:
+    """Per-log cost of the store's insert, and of letting ClickHouse parse the raw response."""
+    import asyncio
+    import tempfile
+
+    from console.engine.store import Store
+
+    logs = make_logs(n, "erc20")
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": logs})
+    lo, hi = int(logs[0]["blockNumber"], 16), int(logs[-1]["blockNumber"], 16)
+    cols = decode_erc20(orjson.loads(body)["result"], addresses={USDC}, day_idx=0, from_block=lo,
+                        to_block=hi, timestamps={})
+
+    async def go(tmp: str) -> None:
+        store = await Store.open(f"chdb://{tmp}/ch")
+        try:
+            t_ins = c_ins = float("inf")
+            for _ in range(repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                await store.insert_columns("erc20_transfers", cols)
+                t_ins, c_ins = min(t_ins, time.perf_counter() - t0), min(c_ins, time.process_time() - c0)
+            raw = body[body.index(b'"result":') + 9: body.rindex(b"}")]
+            path = os.path.join(tmp, "result.json")
+            t_nat = c_nat = float("inf")
+            for _ in range(repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                with open(path, "wb") as f:
+                    f.write(raw)
+                await store.command(NATIVE_ERC20.replace("{path}", path))
+                t_nat, c_nat = min(t_nat, time.perf_counter() - t0), min(c_nat, time.process_time() - c0)
+        finally:
+            await store.close()
+        print(f"  insert   decoded columns -> chDB: {t_ins / n * 1e6:5.2f} us/log wall, {c_ins / n * 1e6:5.2f} us "
+              f"CPU | native (chDB parses the raw result): {t_nat / n * 1e6:5.2f} us/log wall, "
+              f"{c_nat / n * 1e6:5.2f} us CPU (parse + decode + insert, no validation)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(go(tmp))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--logs", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--insert", action="store_true", help="also the insert into embedded ClickHouse")
     a = ap.parse_args()
     n = a.logs
 
@@ -148,6 +203,8 @@ def main() -> None:
             f"= {n / t_dec / 1e3:5.0f}k logs/s ({rows:,} rows) | eth_abi decode only {t_ref * 1e3:6.1f} ms "
             f"= {n / t_ref / 1e3:5.0f}k logs/s | parse+decode {n / (t_parse + t_dec) / 1e3:5.0f}k logs/s"
         )
+    if a.insert:
+        insert_figures(n, a.repeat)
 
 
 if __name__ == "__main__":
