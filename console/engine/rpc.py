@@ -3,9 +3,11 @@ retries with jittered exponential backoff (tenacity) and error classification (e
 
 Policy per error class (DESIGN §6.3):
 - rate_limited: handled here. Honour Retry-After / data.rate.backoff_seconds (a pause shared by all
-  requests of this client), halve the allowed request rate (multiplicative decrease, at most once
-  per ``_DECREASE_COOLDOWN``), retry. Success raises the rate again (additive increase, never above
-  ``rps`` when set). Callers only see RateLimited if it persists for ``unavailable_after`` seconds.
+  requests of this client), retry. Only *sustained* rate limiting (many 429s, a good share of the
+  requests, within ``_WINDOW`` seconds) lowers the allowed request rate, from the rate sustained
+  over that window (see RateLimiter); an isolated 429 is just a pause. Success raises the rate
+  again (additive increase, never above ``rps`` when set). Callers only see RateLimited if it
+  persists for ``unavailable_after`` seconds.
 - transient: retried with jittered exponential backoff up to ``max_retries`` times (or
   ``unavailable_after`` seconds), then RpcUnavailable.
 - too_large and fatal: raised at once (the range planner splits; fatal stops the shard).
@@ -43,8 +45,14 @@ from .errors import (
 
 __all__ = ["RpcClient", "RpcStats", "RateLimiter"]
 
-_DECREASE_FACTOR = 0.5
-_DECREASE_COOLDOWN = 1.0  # seconds between two multiplicative decreases
+_WINDOW = 10.0  # seconds of history behind a rate cut
+_SUSTAINED_MIN = 5  # a cut needs at least this many 429s in the window...
+_SUSTAINED_FRACTION = 0.25  # ...and at least this fraction of the requests started in it
+_BURST_MIN = 6  # or this many within _BURST_WINDOW s: the requests in flight all hitting an empty
+_BURST_WINDOW = 0.5  # bucket (random 429s hit a few of them: ~1.3 of 16 at hostile's 8 %)
+_CUT_FLOOR = 0.25  # a cut never goes below this share of the rate attempted in the window
+_DECREASE_FACTOR_MAX = 0.9  # a cut is at least 10 % of the current rate
+_DECREASE_COOLDOWN = 2.0  # seconds after a cut before 429s count again (requests in flight)
 _MIN_RPS = 0.2
 _UNLIMITED = 1e9
 _BATCH_SIZE = 100
@@ -107,10 +115,23 @@ class RpcStats:
 
 
 class RateLimiter:
-    """Token bucket governing request *starts*, with AIMD on the rate and a shared pause.
+    """Token bucket governing request *starts* (a batch takes one token per item), with AIMD on
+    the rate and a pause shared by every acquirer.
 
-    ``rate`` None means unlimited (until the provider rate-limits us: then we start from half of
-    the rate we were observed to send at).
+    ``rate`` None means unlimited (until the provider rate-limits us in earnest).
+
+    Rate limits: a 429 / -32005 always pauses everyone for its Retry-After (the provider's limit
+    is per key, not per request). It cuts the rate only when rate limiting is *sustained*: at
+    least ``_SUSTAINED_MIN`` of them, and at least ``_SUSTAINED_FRACTION`` of the requests started,
+    within the last ``_WINDOW`` seconds. An isolated 429 (a provider's random or per-second blip:
+    `hostile` answers 8 % of requests with one, at any rate) only pauses: cutting on each of them
+    ratchets the rate down to nothing, as every cut starts from a rate that the pauses and a few
+    big calls already made small. A cut starts from what was sustained over the window: the
+    larger of half the rate attempted and 0.9 x the rate the provider accepted (a bucket of B rps
+    accepts ~B whatever we attempt, so we land just under it instead of halving past it), never
+    above the current rate or the user's ``rps``, never below ``_MIN_RPS``. After a cut, 429s of
+    requests still in flight are not evidence against the new rate: the next cut needs new
+    evidence gathered after ``_DECREASE_COOLDOWN`` (or the Retry-After, if longer).
     """
 
     def __init__(
@@ -128,25 +149,44 @@ class RateLimiter:
         self._last = clock()
         self.paused_until = 0.0
         self._last_decrease = -1e18
-        self._starts: collections.deque[float] = collections.deque(maxlen=512)
+        self._evidence_from = -1e18  # 429s and starts before this do not count towards a cut
+        self._starts: collections.deque[tuple[float, int]] = collections.deque()  # (time, cost)
+        self._limited: collections.deque[float] = collections.deque()  # times of 429s
+        self._used_at, self._used = -1e18, 0.0  # observed_rps(2 s) in tokens, and when
+        self.decreases = 0  # rate cuts so far (stats, tests)
+        self.rate_limited = 0  # 429s seen so far
 
     def _capacity(self) -> float:
         return 1.0 if self.rate is None else max(1.0, self.rate * 0.1)
 
-    def observed_rps(self, window: float = 2.0) -> float:
+    def _prune(self, now: float) -> None:
+        edge = now - _WINDOW
+        starts, limited = self._starts, self._limited
+        while starts and starts[0][0] < edge:
+            starts.popleft()
+        while limited and limited[0] < edge:
+            limited.popleft()
+
+    def observed_rps(self, window: float = 2.0, cost: bool = False) -> float:
+        """Request starts (or tokens, with ``cost``) per second over the last ``window`` seconds
+        (at most ``_WINDOW``)."""
         now = self._clock()
-        n = sum(1 for t in self._starts if now - t <= window)
+        n = sum((c if cost else 1) for t, c in self._starts if now - t <= window)
         return n / window
 
-    async def acquire(self, cost: int = 1) -> None:
+    async def _wait_pause(self) -> None:
         waited_for = None
-        while True:  # the shared pause (Retry-After)
+        while True:  # the shared pause (Retry-After); it may be extended while we wait
             pu = self.paused_until
             now = self._clock()
             if now >= pu or waited_for == pu:
-                break
+                return
             waited_for = pu
             await self._sleep(pu - now)
+
+    async def acquire(self, cost: int = 1) -> float:
+        """Wait for the pause and for ``cost`` tokens; returns the start time (the clock's)."""
+        await self._wait_pause()
         rate = self.rate
         if rate is not None:
             now = self._clock()
@@ -156,12 +196,23 @@ class RateLimiter:
             self._tokens -= float(cost)  # reserve (may go negative: FIFO waiting)
             if self._tokens < 0:
                 await self._sleep(-self._tokens / rate)
-        self._starts.append(self._clock())
+                if self.paused_until > self._clock():  # a 429 arrived while we queued
+                    await self._wait_pause()
+        now = self._clock()
+        self._starts.append((now, cost))
+        if len(self._starts) > 4096:
+            self._prune(now)
+        return now
 
     def on_success(self) -> None:
         rate = self.rate
         if rate is None:
             return
+        now = self._clock()
+        if now - self._used_at >= 0.25:  # how much of the rate we use, refreshed 4 times a second
+            self._used_at, self._used = now, self.observed_rps(2.0, cost=True)
+        if rate > 2.0 * self._used + 1.0:
+            return  # not using what we have (pauses, concurrency): growing it means nothing
         # Additive increase: about max(1, 10% of rate) requests/s more per second of successes.
         rate += max(1.0, 0.1 * rate) / rate
         if self.max_rps is not None:
@@ -170,19 +221,43 @@ class RateLimiter:
             rate = _UNLIMITED
         self.rate = rate
 
-    def on_rate_limited(self, retry_after: float | None) -> None:
+    def on_rate_limited(self, retry_after: float | None) -> bool:
+        """A 429 / rate-limit error: pause everyone for ``retry_after``; cut the rate if rate
+        limiting is sustained (see the class doc). Returns True when the rate was cut."""
         now = self._clock()
+        self.rate_limited += 1
         if retry_after is not None and retry_after > 0:
             self.paused_until = max(self.paused_until, now + retry_after)
-        if now - self._last_decrease < _DECREASE_COOLDOWN:
-            return
-        self._last_decrease = now
-        if self.rate is None:
-            base = self.observed_rps() or 2.0
-        else:
-            base = self.rate
-        self.rate = max(_MIN_RPS, base * _DECREASE_FACTOR)
+        self._prune(now)
+        if now < self._evidence_from:
+            return False
+        self._limited.append(now)
+        since = max(now - _WINDOW, self._evidence_from)
+        n_limited = sum(1 for t in self._limited if t >= since)
+        if n_limited < min(_SUSTAINED_MIN, _BURST_MIN):
+            return False
+        started = [(t, c) for t, c in self._starts if t >= since]
+        burst = sum(1 for t in self._limited if t >= max(since, now - _BURST_WINDOW))
+        if burst < _BURST_MIN and (
+            n_limited < _SUSTAINED_MIN or n_limited < _SUSTAINED_FRACTION * max(1, len(started))
+        ):
+            return False
+        # Sustained: cut from the rate sustained over the window (cost units per second).
+        span = max(0.5, now - min((t for t, _ in started), default=now))
+        attempted = sum(c for _, c in started) / span
+        accepted = attempted * max(0.0, 1.0 - n_limited / max(1, len(started)))
+        new = max(_CUT_FLOOR * attempted, 0.9 * accepted)
+        if self.rate is not None:
+            new = min(new, self.rate * _DECREASE_FACTOR_MAX)
+        if self.max_rps is not None:
+            new = min(new, self.max_rps)
+        self.rate = max(_MIN_RPS, new)
         self._tokens = min(self._tokens, 0.0)
+        self._last_decrease = now
+        self._evidence_from = now + max(_DECREASE_COOLDOWN, retry_after or 0.0)
+        self._limited.clear()
+        self.decreases += 1
+        return True
 
 
 def _hex(n: int) -> str:

@@ -120,16 +120,25 @@ async def test_get_logs_params(server):
     assert c.stats.getlogs_calls == 1 and c.stats.logs_received == 2
 
 
-async def test_retry_after_is_honoured_and_rate_lowered(server):
+async def test_retry_after_is_honoured_without_cutting_the_rate(server):
     server.steps = [http(429, "Too Many Requests", {"Retry-After": "3"}), ok("0x1")]
     sleeps = Sleeps()
     async with client(server.url, sleeps, rps=20) as c:
         assert await c.block_number() == 1
         assert 3.0 in sleeps.calls  # waited exactly what the provider asked
         assert c.stats.rate_limit_waits == 1 and c.stats.errors_by_class["rate_limited"] == 1
-        assert c.limiter.rate < 20  # multiplicative decrease (then a little additive increase)
+        assert c.limiter.paused_until > 0  # ... and so does every other request of this client
+        assert c.limiter.rate == 20 and c.limiter.decreases == 0  # one 429 is a pause, not a cut
         assert c.stats.allowed_rps == c.limiter.rate
         assert len(server.requests) == 2
+
+
+async def test_sustained_429s_lower_the_rate(server):
+    server.steps = [http(429, "Too Many Requests", {"Retry-After": "0.001"}) for _ in range(8)] + [ok("0x1")]
+    async with client(server.url, rps=20) as c:
+        assert await c.block_number() == 1
+        assert c.limiter.decreases == 1 and c.limiter.rate < 20
+        assert c.stats.allowed_rps == c.limiter.rate
 
 
 async def test_infura_backoff_seconds(server):
@@ -151,17 +160,23 @@ async def test_rate_limit_persisting_past_unavailable_after_surfaces(server):
 
 
 async def test_aimd_never_exceeds_configured_rps():
-    lim = RateLimiter(10.0)
+    t = [0.0]
+    lim = RateLimiter(10.0, clock=lambda: t[0])
     for _ in range(1000):
         lim.on_success()
     assert lim.rate == 10.0
-    lim.on_rate_limited(None)
-    assert lim.rate == 5.0
-    lim.on_rate_limited(None)  # within the cooldown: one decrease per burst of 429s
-    assert lim.rate == 5.0
-    for _ in range(100):
+    for _ in range(6):  # a burst of 429s: one cut
+        lim.on_rate_limited(None)
+    assert lim.decreases == 1 and lim.rate < 10.0
+    cut = lim.rate
+    for _ in range(6):  # within the cool-down: no second cut on the same burst
+        lim.on_rate_limited(None)
+    assert lim.rate == cut
+    for _ in range(2000):
         lim.on_success()
-    assert 5.0 < lim.rate <= 10.0
+        lim._starts.append((t[0], 1))  # in use, as if acquired
+        t[0] += 0.1
+    assert cut < lim.rate <= 10.0
 
 
 async def test_token_bucket_spacing_uses_virtual_clock():
