@@ -7,14 +7,22 @@ strictly (Polygon blocks can share a timestamp): the search keeps the invariant
 resolves to its first block.
 
 Search: the bracket starts from every block probed so far (the previous day's boundary is the best
-lower bound), then interpolation on timestamps; each probe fetches a small window of blocks
-around the interpolated guess in one JSON-RPC batch, so a boundary typically costs 2-4 requests.
+lower bound), then interpolation on timestamps. Providers bill (and count against the rate limit)
+every block of a JSON-RPC batch, so probes are sized by how good the guess is: a guess far from
+any known block (the first one of a day, a day's worth of blocks from the previous boundary, where
+block-time jitter adds up to tens of blocks) fetches that single block; a guess close to a known
+block (block times are ~2 s locally) fetches a small window around it, which nearly always
+contains the boundary. A day's boundary typically costs 2 requests and ~6 blocks. A guess far off
+the mark (the bracket did not halve) is followed by a bisection step, so odd timestamp sequences
+stay logarithmic. Concurrent searches for the same midnight (two shards resolving adjacent days)
+share one search.
 Every boundary is looked up in ``cache`` first and stored there once final (``cache`` provides
 ``async get_boundary(ts) -> int | None`` and ``async put_boundary(ts, block)``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import datetime as dt
 import time
@@ -25,8 +33,10 @@ from .errors import DayNotFinal, InvalidResponse
 __all__ = ["DayResolver", "midnight_ts", "DayNotFinal"]
 
 _DAY = 86_400
-_WINDOW = 2  # probe guess-2 .. guess+2
-_SCAN = 48  # when the bracket is this small, fetch every block inside in one batch
+_WINDOW = 2  # near a known block: probe guess-2 .. guess+2
+_NEAR = 256  # blocks: a guess this close to a known block is trusted to a few blocks
+_SCAN = 8  # when the bracket has at most this many blocks inside, fetch them all in one batch
+_RECENT = 6 * 3600  # seconds: a known block this far behind the bracket end gives the recent slope
 _HEAD_TTL = 5.0
 
 
@@ -42,6 +52,7 @@ class DayResolver:
         self._ts: dict[int, int] = {}
         self._known: list[int] = []  # sorted probed blocks
         self._head: tuple[float, int] | None = None  # (monotonic time, head block)
+        self._searching: dict[int, asyncio.Future] = {}  # midnight -> its search in flight
         self.requests = 0  # RPC requests this resolver made (tests, stats)
 
     # ------------------------------------------------------------------ probing
@@ -99,6 +110,31 @@ class DayResolver:
                 return s
         return 2.0
 
+    def _guess(self, T: int, lo: int, hi: int) -> int:
+        """Where in (lo, hi) the first block with ts >= T should be, by interpolation.
+
+        When the bracket's far end is days away (the head, for the newest boundary), the average
+        block time over that span is not today's: extrapolate from the near end with the slope of
+        the last known ~6 h-3 days next to it instead, when such a block is known (the previous
+        day's boundary usually is).
+        """
+        ts, known = self._ts, self._known
+        tl, th = ts[lo], ts[hi]
+        g = lo + (T - tl) * (hi - lo) / max(1, th - tl)
+        if th - tl > 4 * _DAY:
+            key = ts.__getitem__
+            if T - tl <= th - T:  # lo is the near end: a known block ~6 h+ before it
+                i = bisect.bisect_right(known, tl - _RECENT, key=key)
+                k = known[i - 1] if i > 0 else None
+                if k is not None and k < lo and tl - ts[k] <= 3 * _DAY:
+                    g = lo + (T - tl) * (lo - k) / max(1, tl - ts[k])
+            else:  # hi is the near end: a known block ~6 h+ after it
+                i = bisect.bisect_left(known, th + _RECENT, key=key)
+                k = known[i] if i < len(known) else None
+                if k is not None and k > hi and ts[k] - th <= 3 * _DAY:
+                    g = hi - (th - T) * (k - hi) / max(1, ts[k] - th)
+        return min(max(int(round(g)), lo + 1), hi - 1)
+
     async def _search(self, T: int, head: int) -> int:
         """First block with timestamp >= T; requires ts(head) >= T."""
         ts = self._ts
@@ -121,26 +157,56 @@ class DayResolver:
                     break
             lo, hi = self._bracket(T)
             assert lo is not None and hi is not None
-        bisect_next = False
+        misses = 0  # near guesses in a row whose window missed the boundary
+        stalls = 0  # steps in a row that did not halve the bracket
         while hi - lo > 1:
             width = hi - lo
             if width - 1 <= _SCAN:
                 await self._probe(list(range(lo + 1, hi)))
+            elif stalls >= 4:
+                # Interpolation keeps missing (very uneven timestamps): a bisection step.
+                await self._probe([(lo + hi) // 2])
+                stalls = -1
             else:
-                if bisect_next:
-                    g = (lo + hi) // 2
+                g = self._guess(T, lo, hi)
+                if min(g - lo, hi - g) <= _NEAR:
+                    # Next to a known block the guess is good to a few blocks: a small window
+                    # (both sides of the boundary in one batch), wider after each miss.
+                    w = _WINDOW + misses
+                    misses += 1
+                    await self._probe(list(range(max(lo + 1, g - w), min(hi - 1, g + w) + 1)))
                 else:
-                    tl, th = ts[lo], ts[hi]
-                    g = lo + int(round((T - tl) * (hi - lo) / max(1, th - tl)))
-                g = min(max(g, lo + 1 + _WINDOW), hi - 1 - _WINDOW)
-                await self._probe(list(range(g - _WINDOW, g + _WINDOW + 1)))
+                    # Far from anything known the guess is off by tens of blocks: one block gets
+                    # us next to the boundary; a window would not contain it anyway.
+                    await self._probe([g])
             nlo, nhi = self._bracket(T)
             if nlo is None or nhi is None or nhi <= nlo:
                 raise InvalidResponse("block timestamps are not monotonic")
-            # interpolation that fails to halve the bracket is followed by a bisection step
-            bisect_next = (nhi - nlo) * 2 > width and not bisect_next
+            stalls = 0 if (nhi - nlo) * 2 <= width else stalls + 1
             lo, hi = nlo, nhi
         return hi
+
+    async def _find(self, T: int, head: int) -> int:
+        """``_search``, shared: shards resolving adjacent days look for the same midnight at once
+        (day d's end is day d+1's start), and the second one waits for the first one's answer."""
+        while True:
+            fut = self._searching.get(T)
+            if fut is None:
+                break
+            b = await asyncio.shield(fut)
+            if b is not None:
+                return b
+            # that search failed (its caller sees why); search again, maybe shared again
+        fut = asyncio.get_running_loop().create_future()
+        self._searching[T] = fut
+        b = None
+        try:
+            b = await self._search(T, head)
+            return b
+        finally:
+            if self._searching.get(T) is fut:
+                del self._searching[T]
+            fut.set_result(b)
 
     async def boundary(self, T: int) -> int:
         """First block with timestamp >= T (cached; cached only once final)."""
@@ -150,7 +216,7 @@ class DayResolver:
         head = await self.head()
         if self._ts[head] < T:
             raise DayNotFinal(dt.datetime.fromtimestamp(T, dt.timezone.utc).date(), None, head)
-        b = await self._search(T, head)
+        b = await self._find(T, head)
         if b <= head - self.finality_blocks:
             await self.cache.put_boundary(T, b)
         return b
@@ -167,7 +233,7 @@ class DayResolver:
         if b1 is None:
             if self._ts[head] < T1:
                 raise DayNotFinal(day, None, head, self.finality_blocks)
-            b1 = await self._search(T1, head)
+            b1 = await self._find(T1, head)
             if b1 - 1 > head - self.finality_blocks:
                 raise DayNotFinal(day, b1 - 1, head, self.finality_blocks)
             await self.cache.put_boundary(T1, b1)
@@ -175,7 +241,7 @@ class DayResolver:
             raise DayNotFinal(day, int(b1) - 1, head, self.finality_blocks)
         b1 = int(b1)
         if b0 is None:
-            b0 = await self._search(T0, head)
+            b0 = await self._find(T0, head)
             await self.cache.put_boundary(T0, b0)
         b0 = int(b0)
         if b1 - 1 < b0:
