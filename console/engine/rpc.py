@@ -46,7 +46,7 @@ from .errors import (
 __all__ = ["RpcClient", "RpcStats", "RateLimiter"]
 
 _WINDOW = 10.0  # seconds of history behind a rate cut
-_SUSTAINED_MIN = 5  # a cut needs at least this many 429s in the window...
+_SUSTAINED_MIN = 8  # a cut needs at least this many 429s in the window...
 _SUSTAINED_FRACTION = 0.25  # ...and at least this fraction of the requests started in it
 _BURST_MIN = 6  # or this many within _BURST_WINDOW s: the requests in flight all hitting an empty
 _BURST_WINDOW = 0.5  # bucket (random 429s hit a few of them: ~1.3 of 16 at hostile's 8 %)

@@ -66,8 +66,9 @@ async def test_sustained_rate_limiting_cuts_the_rate_from_what_was_sustained():
     await drive(lim, clock, 1.0, 0.05, lambda i: i % 2 == 1, retry_after=None)
     assert lim.decreases == 1
     assert lim.rate is not None
-    # cut from what it accepted (~10/s) and at least a quarter of what we tried: near the cap
-    assert 5.0 <= lim.rate <= 10.0
+    # cut from what it accepted (~10/s: 0.9 x that), not halved from what we tried, then a
+    # little additive increase: near the provider's cap, well under the 20/s we tried
+    assert 8.0 <= lim.rate <= 11.0
 
 
 async def test_a_burst_of_429s_cuts_at_once():
