@@ -48,21 +48,35 @@ def minimum_calls(world, cap: int | None, range_cap: int | None, scope: str) -> 
 
 
 def warm_up(url: str, start, days: int) -> None:
-    """Make the devchain generate every day before the clock starts (it generates lazily)."""
+    """Make the devchain generate every day before the clock starts (it generates lazily).
+
+    Each request is retried: on a faulty profile (hostile) these plain urllib requests meet
+    429/5xx/drops like anyone's, and the devchain serves a retried identical request unfaulted.
+    """
     import json
+    import time
     import urllib.request
 
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}).encode()
-    with urllib.request.urlopen(urllib.request.Request(url, body, {"Content-Type": "application/json"})) as r:
-        head = int(json.loads(r.read())["result"], 16)
+    def post(payload: dict, timeout: float) -> bytes:
+        req = urllib.request.Request(url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as r:
+                    body = r.read()
+                if b'"result"' in body:
+                    return body
+            except Exception:  # noqa: BLE001 - any fault of the profile: retry
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("devchain warm-up kept failing")
+
+    head = int(json.loads(post({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, 30))
+               ["result"], 16)
     step = 20_000
     for a in range(0, head, step):
-        q = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
-             "params": [{"fromBlock": hex(a), "toBlock": hex(min(head, a + step - 1)),
-                         "topics": ["0x" + "ee" * 32]}]}
-        req = urllib.request.Request(url, json.dumps(q).encode(), {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=300) as r:
-            r.read()
+        post({"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs",
+              "params": [{"fromBlock": hex(a), "toBlock": hex(min(head, a + step - 1)),
+                          "topics": ["0x" + "ee" * 32]}]}, 300)
 
 
 def run_with_console(settings, holder: dict) -> int:

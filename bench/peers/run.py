@@ -86,17 +86,6 @@ SWEEP: dict[str, list[dict]] = {
 TOOL_NAMES = {"ours": "backfill-console", "cryo": "cryo", "etl": "ethereum-etl"}
 
 
-def warm(url: str, job) -> None:
-    """bench/ingest.py's warm_up, retried: on a faulty profile (hostile) its plain urllib requests
-    meet 429/5xx/drops like anyone's; the devchain serves a retried identical request unfaulted."""
-    for attempt in range(100):
-        try:
-            return warm_up(url, job.start, job.ndays)
-        except Exception:
-            time.sleep(0.2)
-    raise RuntimeError("devchain warm-up kept failing")
-
-
 def checksum(addr: str) -> str:
     from eth_utils import to_checksum_address
 
@@ -189,7 +178,7 @@ def run_one(tool: str, settings_name: str, profile: str, job, spec: Spec, truth:
                  "job": job.label, "when": dt.datetime.now().isoformat(timespec="seconds")}
     try:
         with spawn(profile=profile, **job.spawn_kwargs()) as chain:
-            warm(chain.url, job)
+            warm_up(chain.url, job.start, job.ndays)
             before = chain.stats()
             cmd = tool_command(tool, st, spec, chain.url, job, work, pythons)
             rss_file = work / "rss.txt"
