@@ -18,11 +18,17 @@ from console.sql import SQL_DIR, load, statements
 
 SCHEMA_VERSION = 1
 READ_ATTEMPTS = 5  # ~6 s of retries for a failing read
+# The embedded engine shares this process's memory with the backfill (issue 8: the whole run
+# < 1 GB RSS): large GROUP BYs, sorts and joins (gates, rebuild) spill to disk past 256 MiB.
+# Measured on 20 M transfer rows (bench/rebuild.py, net-flow view): 1 GiB let a query reach
+# ~1.8 GB RSS; 256 MiB ~0.8 GB; 128 MiB was no lower (more spill files to merge) and slower.
+# The heavy statements also run on one thread (SETTINGS in console/sql/rebuild/*.sql): each
+# aggregating thread holds its own state, ~200 MB more at 2 threads.
 EMBEDDED_MEMORY_SETTINGS = {
-    "max_bytes_before_external_group_by": str(1 << 30),
-    "max_bytes_before_external_sort": str(1 << 30),
+    "max_bytes_before_external_group_by": str(256 << 20),
+    "max_bytes_before_external_sort": str(256 << 20),
     "join_algorithm": "auto",
-    "max_bytes_in_join": str(1 << 30),
+    "max_bytes_in_join": str(256 << 20),
 }
 
 
@@ -59,8 +65,7 @@ def _connect(dsn: str):
         path = dsn[len("chdb://"):]
         Path(path).mkdir(parents=True, exist_ok=True, mode=0o700)
         client = clickhouse_connect.get_client(dsn=dsn)
-        # The embedded engine shares this process's memory with the backfill: large GROUP BYs,
-        # sorts and joins (gates, rebuild) spill to disk past these bounds instead of growing.
+        # see EMBEDDED_MEMORY_SETTINGS: spill to disk instead of growing this process
         for name, value in EMBEDDED_MEMORY_SETTINGS.items():
             client.set_client_setting(name, value)
         return client

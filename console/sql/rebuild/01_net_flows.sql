@@ -3,6 +3,12 @@
 -- (or `1`): net flows are per (tx, wallet), so a partition by tx is exact, and ClickHouse
 -- pushes the filter below the view's GROUP BY, so each chunk aggregates only its own txs —
 -- peak memory is bounded by the chunk size instead of growing with the whole history.
+-- Memory (issue 8, the whole run < 1 GB RSS; embedded chDB lives in the engine's process):
+-- one thread (each aggregating thread holds its own state), and small insert blocks — by
+-- default an INSERT ... SELECT squashes ~1 M wide rows per block per insert thread before
+-- writing a part, which alone cost ~0.8 GB RSS on a 7 M-row chunk (bench/rebuild.py);
+-- 64 K-row / 16 MiB blocks cost no measurable time (the parts merge in the background).
+-- The relaxed gates reuse this INSERT (into their own scratch table, console/engine/gates.py).
 TRUNCATE TABLE IF EXISTS {db}.net_flows_staging;
 
 INSERT INTO {db}.net_flows_staging
@@ -14,4 +20,5 @@ SELECT tx_hash, block_number, log_index, block_time, day_idx, wallet, token_id,
        clean, price, price_e6, price_e18
 FROM {db}.net_flows_live
 WHERE {chunk}
-SETTINGS max_insert_threads = 2;
+SETTINGS max_threads = 1, max_insert_threads = 1, min_insert_block_size_rows = 65536,
+         min_insert_block_size_bytes = 16777216;

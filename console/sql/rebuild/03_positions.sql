@@ -95,7 +95,12 @@ FROM (
     GROUP BY wallet, token_id
 ) AS a
 LEFT JOIN {db}.token_outcomes_live AS o ON a.token_id = o.token_id
-);
+)
+-- Memory (issue 8): one thread, small insert blocks (see 01_net_flows.sql), and 8 K-row
+-- blocks: arrayFold evaluates over a whole block's arrays at once; at the default 65 K rows
+-- this INSERT peaked ~0.5 GB higher on 20 M transfer rows (bench/rebuild.py).
+SETTINGS max_threads = 1, max_block_size = 8192, max_insert_threads = 1,
+         min_insert_block_size_rows = 65536, min_insert_block_size_bytes = 16777216;
 
 -- Step 3b: per wallet. A position is "decided" when it was bought (or split into) and then
 -- closed (amount back to 0) or its condition resolved; a win is a decided position with
