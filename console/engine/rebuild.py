@@ -54,8 +54,9 @@ SUCCESS_LINE = "✅ REBUILD COMPLETE - READY FOR PRODUCTION"
 STEP_NAMES = {1: "net flows", 2: "hard gates", 3: "pnl", 4: "coverage report"}
 DERIVED_TABLES = ("net_flows", "positions", "wallet_pnl")
 # Step 1 aggregates at most about this many transfer rows at once (see 01_net_flows.sql):
-# 20 M rows in one go peaked at 8.7 GB RSS, in 3 chunks at ~4 GB, and ran faster (bench/rebuild.py).
-CHUNK_ROWS = 7_000_000
+# 20 M rows in one go peaked at 8.7 GB RSS, in 3 chunks at ~4 GB, and ran faster (bench/rebuild.py);
+# with the spill settings (console/engine/store.py) and 4 M-row chunks, ~0.75 GB.
+CHUNK_ROWS = gates_mod.FLOW_CHUNK_ROWS
 
 
 @dataclass
@@ -255,6 +256,7 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
             log_error(log, f"step {index}/4 {name} failed: {exc} ({step.seconds:.2f}s)")
             await persist(step, _now())
             raise
+        await gates_mod.release_memory(store)  # freed pages back to the OS before the next step
         step = RebuildStep(index, name, "done", t0, time.perf_counter() - clock, detail or "")
         steps.append(step)
         emit(step)
@@ -272,14 +274,12 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
     # --- step bodies ------------------------------------------------------------------------
     async def step_net_flows() -> str:
         await gates_mod.ensure_views(store, profile)
-        truncate, insert = statements(gates_mod.render(load("rebuild/01_net_flows.sql"), profile))
-        rows = (await store.query("SELECT (SELECT count() FROM {db}.erc20_transfers) + "
-                                  "(SELECT count() FROM {db}.erc1155_transfers)"))[0][0]
-        chunks = max(1, -(-int(rows) // CHUNK_ROWS))
+        truncate, insert = statements(gates_mod.render(load(gates_mod.FLOWS_SQL), profile))
+        chunks = await gates_mod.flow_chunks(store)
         await store.command(truncate)
         for k in range(chunks):
-            where = "1" if chunks == 1 else f"cityHash64(tx_hash) % {chunks} = {k}"
-            await store.command(insert.replace("{chunk}", where))
+            await store.command(insert.replace("{chunk}", gates_mod.chunk_filter(k, chunks)))
+            await gates_mod.release_memory(store)
         summary["net_flow_chunks"] = chunks
         counts = await flow_counts(store)
         summary["net_flows"] = counts
