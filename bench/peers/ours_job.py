@@ -1,8 +1,10 @@
 """Our engine on the job, as its own process (so its peak RSS is its own, chDB included).
 
 Runs `console.engine.launch.run_engine` the way bench/ingest.py does (headless, no rebuild,
-embedded chDB in a fresh data dir) against an already running devchain URL, then reads back
-the (tx_hash, log_index) keys it stored and writes figures + keys as JSON to --out.
+embedded chDB in a fresh data dir) against an already running devchain URL and writes its
+figures as JSON to --out. `--keys-only` is the scorer's second, untimed call: it reads back the
+(tx_hash, log_index) keys stored in --data-dir (as the scorer reads cryo's parquet files and
+ethereum-etl's CSV after the clock stops) and writes them as JSON to --out.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from console.engine.store import Store  # noqa: E402
 from console.settings import load_settings  # noqa: E402
 
 
-async def stored_keys(settings) -> dict[str, list]:
-    store = await Store.open(settings.dsn, settings.database, apply_schema=False)
+async def stored_keys(dsn: str) -> dict[str, list]:
+    store = await Store.open(dsn, apply_schema=False)
     try:
         out = {}
         for table in ("erc20_transfers", "erc1155_transfers"):
@@ -37,15 +39,20 @@ async def stored_keys(settings) -> dict[str, list]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--start-date", required=True)
-    ap.add_argument("--days", type=int, required=True)
+    ap.add_argument("--url")
+    ap.add_argument("--start-date")
+    ap.add_argument("--days", type=int)
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--keys-only", action="store_true")
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--max-concurrency", type=int, default=None)
     ap.add_argument("--rps", type=float, default=None)
     a = ap.parse_args()
+    if a.keys_only:
+        dsn = f"chdb://{Path(a.data_dir) / 'clickhouse'}"
+        Path(a.out).write_text(json.dumps(asyncio.run(stored_keys(dsn))))
+        return
     settings = load_settings({
         "rpc_url": a.url, "start_date": a.start_date, "days": a.days, "data_dir": a.data_dir,
         "shards": a.shards, "no_rebuild": True, "rps": a.rps, "max_concurrency": a.max_concurrency,
@@ -68,7 +75,6 @@ def main() -> None:
             parse_s=st.parse_seconds, decode_s=sup.ctx.decode_seconds, insert_s=sup.writer.insert_seconds,
             backfill_phase_s=fetch,
         )
-    res["keys"] = asyncio.run(stored_keys(settings))
     Path(a.out).write_text(json.dumps(res))
 
 

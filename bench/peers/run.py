@@ -130,7 +130,10 @@ def read_found(tool: str, work: Path, spec: Spec) -> tuple[dict, dict]:
         if not p.exists():
             return {}, {"note": "engine wrote no result"}
         res = json.loads(p.read_text())
-        keys = res.pop("keys")
+        kp = work / "ours_keys.json"
+        if not kp.exists():
+            return {}, {"note": "the stored keys could not be read back"}
+        keys = json.loads(kp.read_text())
         extra.update(res)
         extra["rows_stored"] = {t: keys.get(t + "_rows") for t in ("erc20_transfers", "erc1155_transfers")}
         return {t: {(h, i) for h, i in keys[t]} for t in ("erc20_transfers", "erc1155_transfers")}, extra
@@ -195,6 +198,10 @@ def run_one(tool: str, settings_name: str, profile: str, job, spec: Spec, truth:
                     out["timed_out"] = True
                 wall = time.perf_counter() - t0
             after = chain.stats()
+        if tool == "ours":  # the stored keys, read back after the clock stopped (as for the peers)
+            subprocess.run([PROJECT_PY, str(HERE / "ours_job.py"), "--keys-only", "--data-dir",
+                            str(work / "data"), "--out", str(work / "ours_keys.json")],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         out["exit_code"] = code
         out["wall"] = wall
         try:

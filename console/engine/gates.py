@@ -65,6 +65,7 @@ FLOW_CHUNK_ROWS = 4_000_000
 _COMPLETE_DAYS = "day_idx IN (SELECT day_idx FROM {db}.backfill_checkpoint WHERE status = 'COMPLETE')"
 _locks: "weakref.WeakKeyDictionary[object, asyncio.Lock]" = weakref.WeakKeyDictionary()
 _no_purge: "weakref.WeakSet[object]" = weakref.WeakSet()
+_views_applied: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,17 @@ def render(sql: str, profile: ProtocolProfile, *, flows: str = LIVE_FLOWS,
 
 
 async def ensure_views(store, profile: ProtocolProfile) -> None:
-    """(Re)create the shared classification views for this profile; cheap, idempotent."""
-    for stmt in statements(render(load(VIEWS_SQL), profile)):
+    """(Re)create the shared classification views for this profile; idempotent.
+
+    Not free (~0.25 s: ClickHouse analyses the classification query), so a store remembers the
+    SQL it last applied and the periodic gates and the rebuild skip it when nothing changed.
+    """
+    sql = render(load(VIEWS_SQL), profile)
+    if _views_applied.get(store) == sql:
+        return
+    for stmt in statements(sql):
         await store.command(stmt)
+    _views_applied[store] = sql
 
 
 def embedded(store) -> bool:
@@ -167,6 +176,10 @@ async def materialise_flows(store, profile: ProtocolProfile, *, complete_days_on
                         "ENGINE = MergeTree ORDER BY tuple()")
     await store.command(f"TRUNCATE TABLE {GATE_FLOWS}")
     chunks = await flow_chunks(store)
+    if chunks == 1:
+        # One chunk is a small store (< FLOW_CHUNK_ROWS rows): its memory is bounded by its
+        # size, so let it use every core (the 4-day peers job's closing gates: 0.75 -> 0.45 s).
+        insert = insert.replace("max_threads = 1,", "")
     for k in range(chunks):
         where = chunk_filter(k, chunks)
         if complete_days_only:

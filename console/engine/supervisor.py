@@ -734,6 +734,14 @@ class Supervisor:
             await asyncio.sleep(min(HEARTBEAT_TABLE_EVERY, max(1.0, self.settings.stall_seconds / 4)))
 
     async def _periodic_gates(self) -> None:
+        from console.engine.gates import ensure_views
+
+        try:
+            # The gates' views, created while the store thread waits for the first responses
+            # rather than when the backfill is over (a failure here is the gates' to report).
+            await ensure_views(self.store, self.profile)
+        except Exception:
+            pass
         while True:
             await asyncio.sleep(self.settings.gate_interval)
             if self.engine_state == "running":

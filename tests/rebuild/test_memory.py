@@ -2,6 +2,8 @@
 the memory-bounded paths — the net-flow gates on a chunked scratch copy, the rebuild's step 1 in
 many chunks — give exactly what the one-query paths give."""
 
+import dataclasses
+
 import pytest
 
 from console.devchain.world import build_world
@@ -35,10 +37,12 @@ async def test_memory_purge_runs_on_the_embedded_store(store):
 
 
 @pytest.mark.parametrize("mode", ["relaxed", "strict"])
-async def test_flow_gates_on_the_chunked_copy_equal_the_view(store, world, monkeypatch, mode):
+@pytest.mark.parametrize("chunk_rows", [1000, 10**9])  # many chunks; one (run on every core)
+async def test_flow_gates_on_the_chunked_copy_equal_the_view(store, world, monkeypatch, mode, chunk_rows):
     await load_world(store, world)
-    monkeypatch.setattr(gates_mod, "FLOW_CHUNK_ROWS", 1000)
-    assert await gates_mod.flow_chunks(store) > 3
+    monkeypatch.setattr(gates_mod, "FLOW_CHUNK_ROWS", chunk_rows)
+    chunks = await gates_mod.flow_chunks(store)
+    assert chunks > 3 if chunk_rows == 1000 else chunks == 1
     results = {r.name: r for r in await run_gates(store, PROFILE, GateThresholds(), mode,
                                                   streams=STREAMS)}
     assert all(r.passed for r in results.values()), results
@@ -64,3 +68,21 @@ async def test_rebuild_in_many_chunks_matches_devchain_truth(store, data_dir, wo
     compared, bad = await compare_pnl(store, truth)
     assert compared >= 0.8 * len(truth)
     assert not bad, bad[:5]
+
+
+async def test_views_are_created_once_per_store_unless_the_profile_changes(store, monkeypatch):
+    created = []
+    real = store.command
+
+    async def command(sql, *a, **k):
+        created.append(sql)
+        return await real(sql, *a, **k)
+
+    monkeypatch.setattr(store, "command", command)
+    await gates_mod.ensure_views(store, PROFILE)
+    first = len(created)
+    await gates_mod.ensure_views(store, PROFILE)
+    assert first > 0 and len(created) == first
+    other = dataclasses.replace(PROFILE, exchanges=PROFILE.exchanges[:1])
+    await gates_mod.ensure_views(store, other)
+    assert len(created) == 2 * first
