@@ -38,6 +38,7 @@ class Job:
     seed: int
     start_date: dt.date | None  # None: the density's default calendar
     days: int | None
+    warm: bool = True  # generate every day before the clock starts
 
     def world(self):
         return build_world(self.density, seed=self.seed, start_date=self.start_date, days=self.days)
@@ -51,9 +52,13 @@ class Job:
         return kw
 
 
-def job_for(mode: str) -> Job:
+def job_for(mode: str, days: int | None = None) -> Job:
     if mode == "quick":  # the `small` world: 3 days x ~2k relevant logs
         return Job("small", 1, None, None)
+    if mode == "long":  # the `full` world's first `days` days (5k-50k relevant logs a day), not
+        # warmed up: the devchain generates each day when first asked, so the provider, not the
+        # tool, sets the pace — as on a real provider for a long backfill
+        return Job("full", 1, None, days, warm=False)
     # four `demo` days around US election night 2024-11-06 (the spike larger than a 10K cap)
     return Job("demo", 1, dt.date(2024, 11, 4), 4)
 

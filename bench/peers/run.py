@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/peers/run.py                       # demo job, all tools/profiles/settings
     .venv/bin/python bench/peers/run.py --quick               # the `small` world (3 quiet days)
+    .venv/bin/python bench/peers/run.py --long 60 --tools ours,cryo --profiles clean --settings best
+                                                              # 60 `full` days, provider-bound
     .venv/bin/python bench/peers/run.py --tools ours,cryo --profiles clean --settings best --repeat 3
     .venv/bin/python bench/peers/run.py --sweep               # the settings search behind "best"
 
@@ -181,7 +183,8 @@ def run_one(tool: str, settings_name: str, profile: str, job, spec: Spec, truth:
                  "job": job.label, "when": dt.datetime.now().isoformat(timespec="seconds")}
     try:
         with spawn(profile=profile, **job.spawn_kwargs()) as chain:
-            warm_up(chain.url, job.start, job.ndays)
+            if job.warm:
+                warm_up(chain.url, job.start, job.ndays)
             before = chain.stats()
             cmd = tool_command(tool, st, spec, chain.url, job, work, pythons)
             rss_file = work / "rss.txt"
@@ -296,6 +299,8 @@ def summarise(results: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="the `small` world instead of four demo days")
+    ap.add_argument("--long", type=int, default=None, metavar="DAYS",
+                    help="the `full` world's first DAYS days, no warm-up (the provider sets the pace)")
     ap.add_argument("--tools", default="ours,cryo,etl")
     ap.add_argument("--profiles", default="clean,alchemy,hostile")
     ap.add_argument("--settings", default="default,best", help="default,best (ours has only default)")
@@ -319,10 +324,10 @@ def main() -> None:
         a.cache.mkdir(parents=True, exist_ok=True)
         a.json = a.cache / "results.jsonl"
 
-    job = job_for("quick" if a.quick else "demo")
+    job = job_for("long", a.long) if a.long else job_for("quick" if a.quick else "demo")
     world = job.world()
     job.start, job.ndays = world.start_date, world.days
-    job.label = f"{job.density} {job.start} +{job.ndays}d"
+    job.label = f"{job.density} {job.start} +{job.ndays}d" + ("" if job.warm else " cold")
     spec = spec_for(world)
     print(f"job: {job.label} blocks {spec.first_block}..{spec.last_block}; computing ground truth ...", flush=True)
     truth = truth_keys(world)
