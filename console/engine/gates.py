@@ -151,9 +151,10 @@ async def flow_chunks(store) -> int:
     return max(1, -(-int(rows) // FLOW_CHUNK_ROWS))
 
 
-def chunk_filter(k: int, chunks: int) -> str:
-    """Chunk k of `chunks` of the net flows, by tx hash (net flows are per tx: exact)."""
-    return "1" if chunks == 1 else f"cityHash64(tx_hash) % {chunks} = {k}"
+def chunk_filter(k: int, chunks: int, column: str = "tx_hash") -> str:
+    """Chunk k of `chunks`, by the hash of `column`: tx_hash for net flows (they are per tx),
+    wallet for positions (they are per wallet); either way exact."""
+    return "1" if chunks == 1 else f"cityHash64({column}) % {chunks} = {k}"
 
 
 async def release_memory(store) -> None:

@@ -53,10 +53,14 @@ from console.sql import load, statements
 SUCCESS_LINE = "✅ REBUILD COMPLETE - READY FOR PRODUCTION"
 STEP_NAMES = {1: "net flows", 2: "hard gates", 3: "pnl", 4: "coverage report"}
 DERIVED_TABLES = ("net_flows", "positions", "wallet_pnl")
-# Step 1 aggregates at most about this many transfer rows at once (see 01_net_flows.sql):
-# 20 M rows in one go peaked at 8.7 GB RSS, in 3 chunks at ~4 GB, and ran faster (bench/rebuild.py);
-# with the spill settings (console/engine/store.py) and 4 M-row chunks, ~0.75 GB.
-CHUNK_ROWS = gates_mod.FLOW_CHUNK_ROWS
+# Step 1 aggregates at most about gates.FLOW_CHUNK_ROWS transfer rows at once (see
+# 01_net_flows.sql): 20 M rows in one go peaked at 8.7 GB RSS, in 3 chunks at ~4 GB, and ran
+# faster (bench/rebuild.py); with the spill settings (console/engine/store.py) and 4 M-row
+# chunks, ~0.75 GB.
+# Step 3a gathers every flow of a position into one array before folding it: in one go at
+# 1048 days (11.2 M flows) that GROUP BY took the engine from ~0.7 to ~1.8 GB RSS
+# (bench/scale.py), so it runs per wallet-hash chunk of about this many flows.
+POSITION_CHUNK_FLOWS = 2_000_000
 
 
 @dataclass
@@ -92,11 +96,6 @@ def _write_last_line(logger: logging.Logger, line: str) -> None:
                 h.release()
         else:
             h.handle(record)
-
-
-async def _exec_file(store, name: str, profile: ProtocolProfile) -> None:
-    for stmt in statements(gates_mod.render(load(name), profile)):
-        await store.command(stmt)
 
 
 async def swap_tables(store, logger: logging.Logger | None = None) -> str:
@@ -301,7 +300,13 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
         return f"{len(results)} gates passed (strict)"
 
     async def step_pnl() -> str:
-        await _exec_file(store, "rebuild/03_positions.sql", profile)
+        flow_rows = (await store.query("SELECT count() FROM {db}.net_flows_staging"))[0][0]
+        chunks = max(1, -(-int(flow_rows) // POSITION_CHUNK_FLOWS))
+        for stmt in statements(gates_mod.render(load("rebuild/03_positions.sql"), profile)):
+            for k in range(chunks if "{chunk}" in stmt else 1):
+                await store.command(stmt.replace("{chunk}", gates_mod.chunk_filter(k, chunks, "wallet")))
+                await gates_mod.release_memory(store)
+        summary["position_chunks"] = chunks
         pnl = await pnl_summary(store)
         summary["pnl"] = pnl
         decided = pnl.get("decided_positions", 0)

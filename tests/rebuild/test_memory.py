@@ -8,6 +8,7 @@ import pytest
 
 from console.devchain.world import build_world
 from console.engine import gates as gates_mod
+from console.engine import rebuild as rebuild_mod
 from console.engine.gates import GATES, LIVE_FLOWS, evaluate, run_gates
 from console.engine.rebuild import rebuild
 from console.engine.store import EMBEDDED_MEMORY_SETTINGS
@@ -62,9 +63,10 @@ async def test_flow_gates_on_the_chunked_copy_equal_the_view(store, world, monke
 async def test_rebuild_in_many_chunks_matches_devchain_truth(store, data_dir, world, monkeypatch):
     truth = await load_world(store, world)
     monkeypatch.setattr(gates_mod, "FLOW_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(rebuild_mod, "POSITION_CHUNK_FLOWS", 500)
     out = await rebuild(store, PROFILE, GateThresholds(), data_dir, run_stats={}, run_id="chunks")
     assert out.ok, out.reason
-    assert out.summary["net_flow_chunks"] > 3
+    assert out.summary["net_flow_chunks"] > 3 and out.summary["position_chunks"] > 3
     compared, bad = await compare_pnl(store, truth)
     assert compared >= 0.8 * len(truth)
     assert not bad, bad[:5]

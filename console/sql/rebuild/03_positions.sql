@@ -1,5 +1,9 @@
 -- Step 3a: average-cost positions per (wallet, token id), set-based: the flows of each
 -- position are gathered in (block, log index) order and folded with arrayFold.
+-- {chunk} is a wallet-hash chunk filter (console/engine/rebuild.py runs this INSERT once per
+-- chunk): a position belongs to one wallet, so the chunks are exact, and the GROUP BY's
+-- gathered arrays — the peak of the whole rebuild at 1048 days, ~1.8 GB in one go — hold one
+-- chunk's flows at a time.
 --
 -- Events (typ): 0 buy  (BUY, SPLIT at 0.5)
 --               1 sell (SELL, MERGE at 0.5, REDEEM at the payout)
@@ -83,12 +87,13 @@ FROM (
                price_e18 AS p,
                confidence
         FROM {db}.net_flows_staging
-        WHERE token_id != 0
+        WHERE token_id != 0 AND {chunk}
         UNION ALL
         SELECT f.wallet, f.token_id, o.res_block, o.res_log_index,
                toUInt8(2), toInt128(0), o.payout_e18, 'SETTLE'
         FROM (SELECT DISTINCT wallet, token_id FROM {db}.net_flows_staging
-              WHERE token_id != 0 AND kind IN ('BUY', 'SELL', 'SPLIT', 'MERGE', 'REDEEM')) AS f
+              WHERE token_id != 0 AND kind IN ('BUY', 'SELL', 'SPLIT', 'MERGE', 'REDEEM')
+                    AND {chunk}) AS f
         INNER JOIN {db}.token_outcomes_live AS o ON f.token_id = o.token_id
         WHERE o.resolved
     )
