@@ -7,9 +7,9 @@ block range exactly (fetch_tiled drives it). Sizing:
   from its too-large texts), ``fill`` (0.95) of the cap; before that ``target_logs``, probing
   upwards to 2x the largest response served so far (so a capped provider reveals its cap in one
   failed call, and an uncapped one gets fewer, larger calls);
-- the day's *shape*: streams of a day move together, so the cumulative log count of a stream of
-  the same day that has been fetched (its responses' blocks, sampled) tells where this stream's
-  logs lie; where none has, the intraday profile learned from complete days (diurnal: evenings
+- the day's *shape* (console/engine/day_shape.py): streams of a day move together, so the
+  cumulative log count of a stream of the same day that has been fetched (its responses' blocks,
+  sampled) tells where this stream's logs lie; where none has, the intraday profile learned from complete days (diurnal: evenings
   ~2.5x the morning); else even;
 - an *estimate* of the stream's day total, best first: the same-day stream with the steadiest
   ratio (the "guide") times that ratio, blended with what this (day, stream) has fetched so far
@@ -42,12 +42,12 @@ cap; the latter diurnal, with streams fetched concurrently as the shards do).
 from __future__ import annotations
 
 import asyncio
-import bisect
 import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, AsyncIterator, Callable
 
+from .day_shape import GRID, Cdf, Shape, sample_knots
 from .errors import InvalidResponse, RpcUnavailable, TooLarge, Unsplittable
 
 __all__ = ["ProviderLimits", "RangePlanner", "DensityBook", "fetch_tiled"]
@@ -113,159 +113,8 @@ class ProviderLimits:
         return changed
 
 
-# ---------------------------------------------------------------------- day shape
-_SAMPLES = 48  # logs sampled per response (their blocks are the CDF's knots)
-_GRID = 96  # resolution of the learned intraday profile (15 min on a 2 s chain)
 _KEEP = 400  # (day, stream) CDFs kept (days in flight and a few recent ones)
 
-
-def _sample_knots(logs: Any, a: int, b: int, k: int = _SAMPLES) -> list[tuple[float, float]] | None:
-    """Quantile knots of one response over [a, b]: (x, i) = about i of its logs lie in blocks < x.
-
-    Reads ``blockNumber`` of at most ``k`` logs (evenly spaced by index; sorted by block, so the
-    response needs no particular order). None when the logs do not say (then the response counts
-    as spread evenly over its range)."""
-    try:
-        n = len(logs)
-        if n == 0:
-            return []
-        m = min(n, k)
-        idx = [((2 * j + 1) * n) // (2 * m) for j in range(m)]
-        blocks = []
-        for i in idx:
-            bn = logs[i].get("blockNumber")
-            v = int(bn, 16) if isinstance(bn, str) else int(bn)
-            if not a <= v <= b:
-                return None
-            blocks.append(v)
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
-        return None
-    blocks.sort()
-    # continuous model: block v spans [v, v+1); the i-th log (0-based) sits mid-block
-    return [(v + 0.5, i + 0.5) for v, i in zip(blocks, idx)]
-
-
-def _interp(xs: list[float], ys: list[float], x: float) -> float:
-    """Piecewise-linear y(x) through ascending xs (clamped at both ends)."""
-    if x <= xs[0]:
-        return ys[0]
-    if x >= xs[-1]:
-        return ys[-1]
-    j = bisect.bisect_right(xs, x)
-    x0, x1, y0, y1 = xs[j - 1], xs[j], ys[j - 1], ys[j]
-    return y0 if x1 <= x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-
-
-class _Cdf:
-    """What one stream of one day has fetched so far, as cumulative counts at block boundaries:
-    C(x) = logs in blocks < x, known for start <= x <= covered (piecewise linear between knots).
-    Responses arrive in order (fetch_tiled tiles from the start); a maximal provider hint adds a
-    provisional knot (about `cap` logs up to the suggested end) until that range is fetched."""
-
-    __slots__ = ("end", "exact_to", "start", "xs", "ys")
-
-    def __init__(self, start: int, end: int) -> None:
-        self.start, self.end = start, end
-        self.xs: list[float] = [float(start)]
-        self.ys: list[float] = [0.0]
-        self.exact_to = start
-
-    @property
-    def covered(self) -> float:
-        return self.xs[-1]
-
-    @property
-    def full(self) -> bool:
-        return self.xs[-1] >= self.end + 1
-
-    def _truncate(self) -> None:
-        while len(self.xs) > 1 and self.xs[-1] > self.exact_to:
-            self.xs.pop()
-            self.ys.pop()
-
-    def add(self, a: int, b: int, n: int, knots: list[tuple[float, float]] | None) -> None:
-        if a == self.start and self.exact_to != self.start:
-            self.__init__(self.start, self.end)  # the day is being fetched again
-        if a != self.exact_to or b < a:
-            return
-        self._truncate()
-        base = self.ys[-1]
-        for x, i in knots or ():
-            if x > self.xs[-1]:
-                self.xs.append(x)
-                self.ys.append(base + i)
-        self.xs.append(float(b + 1))
-        self.ys.append(float(base + n))
-        self.exact_to = b + 1
-
-    def hint(self, a: int, b: int, n: int) -> None:
-        if a != self.exact_to or b < a:
-            return
-        self._truncate()
-        self.xs.append(float(b + 1))
-        self.ys.append(self.ys[-1] + n)
-
-    def at(self, x: float) -> float:
-        return _interp(self.xs, self.ys, x)
-
-
-class _Shape:
-    """The day's activity as a CDF G over block boundaries: G(start) = 0, G(end + 1) = 1.
-
-    From a guide (a stream of the same day already fetched: streams move together) where it
-    has been fetched, the learned profile (previous days) beyond, else even. ``total`` is the
-    guide's day total (measured, or extrapolated through the profile when partly fetched)."""
-
-    def __init__(self, start: int, end: int, profile: list[float] | None, guide: _Cdf | None = None):
-        self.start, self.end = start, end
-        self.blocks = end - start + 1
-        self.profile = profile
-        self.guide = guide
-        self.kind = "guide" if guide is not None else ("profile" if profile else "even")
-        self.total: float | None = None
-        self.g_cov = 0.0  # G at the end of the guide's coverage
-        if guide is not None:
-            cov = min(guide.covered, end + 1.0)
-            self.g_cov = self._p(cov)
-            self.total = guide.at(cov) / self.g_cov if self.g_cov > 0 else None
-            if guide.full:
-                self.g_cov, self.total = 1.0, guide.at(end + 1.0)
-            elif self.g_cov < 0.1 or guide.at(cov) < 100:
-                self.total = None  # too little of the day to extrapolate from
-            if not self.total:
-                self.guide, self.kind, self.total = None, ("profile" if profile else "even"), None
-
-    def _p(self, x: float) -> float:
-        f = min(1.0, max(0.0, (x - self.start) / self.blocks))
-        if not self.profile:
-            return f
-        g = f * _GRID
-        j = min(int(g), _GRID - 1)
-        return self.profile[j] + (self.profile[j + 1] - self.profile[j]) * (g - j)
-
-    def at(self, x: float) -> float:
-        g = self.guide
-        if g is None or x > g.covered:
-            return self._p(x)
-        if x <= g.exact_to:
-            return g.at(x) / self.total  # type: ignore[operator]
-        # inside a provider's hint (a count, no blocks): spread it as the profile does
-        e, c = float(g.exact_to), g.covered
-        pe, pc = self._p(e), self._p(c)
-        f = (self._p(x) - pe) / (pc - pe) if pc > pe else (x - e) / (c - e)
-        return (g.at(e) + (g.at(c) - g.at(e)) * f) / self.total  # type: ignore[operator]
-
-    def block_at(self, y: float, lo: int, hi: int) -> int:
-        """The largest boundary x in [lo, hi] with G(x) <= y (bisection; G is non-decreasing)."""
-        if self.at(hi) <= y:
-            return hi
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if self.at(mid) <= y:
-                lo = mid
-            else:
-                hi = mid
-        return lo
 
 class DensityBook:
     """Shared (per run) memory of observed densities and intraday shapes, used by planners.
@@ -291,8 +140,8 @@ class DensityBook:
         # (stream_a, stream_b) -> [EWMA of log(density_a / density_b), EWMA of its squared
         # deviation, complete days seen] over complete days
         self._lratio: dict[tuple[str, str], list] = {}
-        self._cdf: dict[tuple[int, str], _Cdf] = {}
-        self._profile: list[float] | None = None  # intraday CDF of activity on _GRID + 1 points
+        self._cdf: dict[tuple[int, str], Cdf] = {}
+        self._profile: list[float] | None = None  # intraday CDF of activity on GRID + 1 points
         self._events: dict[tuple[int, str], asyncio.Event] = {}
         self._registered: dict[int, set[str]] = {}
         self.latency: float | None = None  # EWMA seconds of a successful eth_getLogs
@@ -404,12 +253,12 @@ class DensityBook:
 
     def observe(self, day_idx: int, stream: str, start: int, end: int, a: int, b: int, n: int,
                 knots: list[tuple[float, float]] | None = None, *, hint: bool = False) -> None:
-        """Sub-range [a, b] of the day [start, end] held n logs (knots: where, see _sample_knots);
+        """Sub-range [a, b] of the day [start, end] held n logs (knots: where, see sample_knots);
         ``hint``: a provider said about n logs fit in [a, b] (not fetched yet)."""
         key = (day_idx, stream)
         c = self._cdf.get(key)
         if c is None or (c.start, c.end) != (start, end):
-            c = self._cdf[key] = _Cdf(start, end)
+            c = self._cdf[key] = Cdf(start, end)
             if len(self._cdf) > _KEEP:
                 for old in list(self._cdf)[: _KEEP // 4]:
                     if old[0] != day_idx:
@@ -426,7 +275,7 @@ class DensityBook:
         if ev is not None:
             ev.set()
 
-    def cdf(self, day_idx: int, stream: str) -> _Cdf | None:
+    def cdf(self, day_idx: int, stream: str) -> Cdf | None:
         c = self._cdf.get((day_idx, stream))
         return c if c is not None and c.covered > c.start else None
 
@@ -447,10 +296,10 @@ class DensityBook:
     def note_latency(self, seconds: float) -> None:
         self.latency = seconds if self.latency is None else 0.9 * self.latency + 0.1 * seconds
 
-    def _fold_profile(self, c: _Cdf) -> None:
+    def _fold_profile(self, c: Cdf) -> None:
         total = c.at(c.end + 1)
         blocks = c.end - c.start + 1
-        g = [c.at(c.start + blocks * j / _GRID) / total for j in range(_GRID + 1)]
+        g = [c.at(c.start + blocks * j / GRID) / total for j in range(GRID + 1)]
         if self._profile is None:
             self._profile = g
         else:
@@ -460,7 +309,7 @@ class DensityBook:
     def profile(self) -> list[float] | None:
         return self._profile
 
-    def shape(self, day_idx: int, stream: str, start: int, end: int) -> tuple[_Shape, str | None, float]:
+    def shape(self, day_idx: int, stream: str, start: int, end: int) -> tuple[Shape, str | None, float]:
         """The day's shape for ``stream`` and its guide: (shape, guide stream or None, variance of
         log(stream / guide)). The guide is the same day's other stream with the steadiest ratio."""
         best: tuple[float, str] | None = None
@@ -474,10 +323,10 @@ class DensityBook:
             if best is None or r[1] < best[0]:
                 best = (r[1], other)
         if best is not None:
-            sh = _Shape(start, end, self._profile, self._cdf[(day_idx, best[1])])
+            sh = Shape(start, end, self._profile, self._cdf[(day_idx, best[1])])
             if sh.guide is not None:
                 return sh, best[1], best[0]
-        return _Shape(start, end, self._profile), None, 0.0
+        return Shape(start, end, self._profile), None, 0.0
 
 
 
@@ -613,13 +462,13 @@ class RangePlanner:
                 best = (r[1], other)
         return best[1] if best else None
 
-    def _shape(self) -> tuple[_Shape, str | None, float]:
+    def _shape(self) -> tuple[Shape, str | None, float]:
         start, end = self._day  # type: ignore[misc]
         if self._keyed:
             return self.book.shape(self.day_idx, self.stream, start, end)
-        return _Shape(start, end, None), None, 0.0
+        return Shape(start, end, None), None, 0.0
 
-    def _estimate(self, pos: int, shape: _Shape, guide: str | None, rvar: float) -> tuple[float, float] | None:
+    def _estimate(self, pos: int, shape: Shape, guide: str | None, rvar: float) -> tuple[float, float] | None:
         """(expected logs of this stream over its whole day, variance of its log) from the
         day's guide stream and from what this stream fetched of the day so far; None if neither."""
         ests: list[tuple[float, float]] = []
@@ -669,7 +518,7 @@ class RangePlanner:
         return self._plan_equal(from_block, end, shape, d * shape.blocks, None,
                                 self._target(confident))
 
-    def _plan_equal(self, pos: int, end: int, shape: _Shape, total: float, var: float | None,
+    def _plan_equal(self, pos: int, end: int, shape: Shape, total: float, var: float | None,
                     target: float | None = None) -> int:
         """Split the rest of the day into n calls cut at equal expected counts (the day's shape),
         not equal blocks. Without a variance: the fewest calls of at most ``target`` logs each.
@@ -716,7 +565,7 @@ class RangePlanner:
                 best = (cost, n)
         return best[1]  # type: ignore[index]
 
-    def _bayes_span(self, pos: int, end: int, shape: _Shape) -> int | None:
+    def _bayes_span(self, pos: int, end: int, shape: Shape) -> int | None:
         """First call of a day with only other days to go by: pick the span that minimises the
         expected cost (calls + fail_cost x failed calls) over the stream's past densities.
 
@@ -916,7 +765,7 @@ async def fetch_tiled(
             else:
                 out = logs
             break
-        planner.on_success(pos, to, len(logs), _sample_knots(logs, pos, to) if book is not None else None)
+        planner.on_success(pos, to, len(logs), sample_knots(logs, pos, to) if book is not None else None)
         if to >= end:
             planner.finish()
         yield pos, to, out

@@ -12,13 +12,8 @@ import math
 import numpy as np
 
 from console.engine.errors import TooLarge
-from console.engine.ranges import (
-    DensityBook,
-    ProviderLimits,
-    RangePlanner,
-    _sample_knots,
-    fetch_tiled,
-)
+from console.engine.day_shape import sample_knots
+from console.engine.ranges import DensityBook, ProviderLimits, RangePlanner, fetch_tiled
 
 BPD = 43_200
 CAP = 10_000
@@ -171,7 +166,7 @@ async def test_parts_cut_at_equal_expected_counts_not_equal_blocks():
     book = seeded_book()
     sparse_logs = Logs(np.repeat(np.arange(start, end + 1), counts["sparse"]))
     book.register(d, "sparse")
-    book.observe(d, "sparse", start, end, start, end, len(sparse_logs), _sample_knots(sparse_logs, start, end))
+    book.observe(d, "sparse", start, end, start, end, len(sparse_logs), sample_knots(sparse_logs, start, end))
     chain = CappedChain("dense", start, dense, [])
     planner = RangePlanner(ProviderLimits(max_results=CAP), book=book, day_idx=d, stream="dense")
     pieces = await fetch_stream(chain, planner, start, end)
@@ -246,16 +241,16 @@ async def test_wait_for_a_stream_that_never_answers_gives_up():
 
 def test_sample_knots_sorted_unsorted_and_junk():
     logs = [{"blockNumber": hex(b)} for b in (10, 10, 11, 15, 19)]
-    knots = _sample_knots(logs, 10, 20)
+    knots = sample_knots(logs, 10, 20)
     assert knots is not None and len(knots) == 5
     xs = [x for x, _ in knots]
     assert xs == sorted(xs) and xs[0] == 10.5 and xs[-1] == 19.5
     assert [i for _, i in knots] == [0.5, 1.5, 2.5, 3.5, 4.5]
-    assert _sample_knots(list(reversed(logs)), 10, 20) == knots  # order of the response does not matter
-    assert _sample_knots([{"blockNumber": "0xzz"}], 10, 20) is None
-    assert _sample_knots([{"blockNumber": hex(99)}], 10, 20) is None  # outside the range asked
-    assert _sample_knots(range(3), 10, 20) is None
-    assert _sample_knots([], 10, 20) == []
+    assert sample_knots(list(reversed(logs)), 10, 20) == knots  # order of the response does not matter
+    assert sample_knots([{"blockNumber": "0xzz"}], 10, 20) is None
+    assert sample_knots([{"blockNumber": hex(99)}], 10, 20) is None  # outside the range asked
+    assert sample_knots(range(3), 10, 20) is None
+    assert sample_knots([], 10, 20) == []
     many = Logs(np.arange(1000, 2000))
-    k = _sample_knots(many, 1000, 1999)
+    k = sample_knots(many, 1000, 1999)
     assert k is not None and len(k) == 48
