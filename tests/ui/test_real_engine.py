@@ -156,13 +156,17 @@ async def test_P_pauses_every_shard_and_P_again_resumes_them(start_engine, make_
         assert footer_label(app, "P") == ("Pause all", True)
 
 
+async def _ask_to_abort_while_fetching(pilot, app, eng) -> None:
+    await until(pilot, lambda: eng.all_shard_calls() > 0, 30, "the engine fetching", eng)
+    await pilot.press("a")
+    await on_screen(pilot, app, ConfirmScreen)
+
+
 async def test_a_then_confirm_aborts_the_run_and_the_console_exits_3(start_engine, make_app):
     eng = start_engine()
     app = _app(make_app, eng)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: eng.all_shard_calls() > 0, 30, "the engine fetching", eng)
-        await pilot.press("a")
-        await on_screen(pilot, app, ConfirmScreen)
+        await _ask_to_abort_while_fetching(pilot, app, eng)
         assert app.focused is not None and app.focused.id == "cancel"  # a stray enter is safe
         await pilot.press("tab", "enter")  # move to "Abort run" and choose it
         await acked(pilot, app, "ABORT requested")
@@ -179,9 +183,7 @@ async def test_a_then_cancel_or_escape_leaves_the_run_going(start_engine, make_a
     eng = start_engine()
     app = _app(make_app, eng)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: eng.all_shard_calls() > 0, 30, "the engine fetching", eng)
-        await pilot.press("a")
-        await on_screen(pilot, app, ConfirmScreen)
+        await _ask_to_abort_while_fetching(pilot, app, eng)
         await pilot.press("escape")
         await acked(pilot, app, "abort cancelled")
         assert not isinstance(app.screen, ConfirmScreen)
