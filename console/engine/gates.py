@@ -168,25 +168,28 @@ async def release_memory(store) -> None:
         _no_purge.add(store)
 
 
+async def fill_flows(store, profile: ProtocolProfile, target: str, *,
+                     where: str | None = None) -> int:
+    """INSERT net_flows_live into `target` (rows matching `where`), chunk by chunk with rebuild
+    step 1's statement (console/sql/rebuild/01_net_flows.sql); returns the number of chunks."""
+    _, insert = statements(render(load(FLOWS_SQL), profile))
+    chunks = await flow_chunks(store)
+    insert = (insert.replace(STAGING_FLOWS, target)
+              .replace("{threads}", "1" if chunks > 1 else "0"))
+    for k in range(chunks):
+        cond = chunk_filter(k, chunks)
+        await store.command(insert.replace("{chunk}", f"{where} AND {cond}" if where else cond))
+        await release_memory(store)
+    return chunks
+
+
 async def materialise_flows(store, profile: ProtocolProfile, *, complete_days_only: bool) -> str:
     """Fill the session temporary table GATE_FLOWS with net_flows_live (COMPLETE days only in
-    relaxed mode), chunk by chunk, with rebuild step 1's INSERT; return the table's name."""
-    _, insert = statements(render(load(FLOWS_SQL), profile))
-    insert = insert.replace("{db}.net_flows_staging", GATE_FLOWS)
+    relaxed mode); return the table's name."""
     await store.command(f"CREATE TEMPORARY TABLE IF NOT EXISTS {GATE_FLOWS} AS {{db}}.net_flows "
                         "ENGINE = MergeTree ORDER BY tuple()")
     await store.command(f"TRUNCATE TABLE {GATE_FLOWS}")
-    chunks = await flow_chunks(store)
-    if chunks == 1:
-        # One chunk is a small store (< FLOW_CHUNK_ROWS rows): its memory is bounded by its
-        # size, so let it use every core (the 4-day peers job's closing gates: 0.75 -> 0.45 s).
-        insert = insert.replace("max_threads = 1,", "")
-    for k in range(chunks):
-        where = chunk_filter(k, chunks)
-        if complete_days_only:
-            where = f"{_COMPLETE_DAYS} AND {where}"
-        await store.command(insert.replace("{chunk}", where))
-        await release_memory(store)
+    await fill_flows(store, profile, GATE_FLOWS, where=_COMPLETE_DAYS if complete_days_only else None)
     return GATE_FLOWS
 
 

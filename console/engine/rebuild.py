@@ -273,12 +273,9 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
     # --- step bodies ------------------------------------------------------------------------
     async def step_net_flows() -> str:
         await gates_mod.ensure_views(store, profile)
-        truncate, insert = statements(gates_mod.render(load(gates_mod.FLOWS_SQL), profile))
-        chunks = await gates_mod.flow_chunks(store)
+        truncate, _ = statements(gates_mod.render(load(gates_mod.FLOWS_SQL), profile))
         await store.command(truncate)
-        for k in range(chunks):
-            await store.command(insert.replace("{chunk}", gates_mod.chunk_filter(k, chunks)))
-            await gates_mod.release_memory(store)
+        chunks = await gates_mod.fill_flows(store, profile, gates_mod.STAGING_FLOWS)
         summary["net_flow_chunks"] = chunks
         counts = await flow_counts(store)
         summary["net_flows"] = counts

@@ -1,5 +1,7 @@
 -- Step 1: materialise the classified net flows (the shared view) into the staging table.
--- rebuild.py runs the INSERT once per chunk, {chunk} = `cityHash64(tx_hash) % K = k`
+-- gates.fill_flows runs the INSERT once per chunk, {chunk} = `cityHash64(tx_hash) % K = k`;
+-- {threads} is 1 when there are several chunks (memory, below) and 0 (every core) when the
+-- whole store is one chunk: its memory is bounded by its size.
 -- (or `1`): net flows are per (tx, wallet), so a partition by tx is exact, and ClickHouse
 -- pushes the filter below the view's GROUP BY, so each chunk aggregates only its own txs —
 -- peak memory is bounded by the chunk size instead of growing with the whole history.
@@ -20,5 +22,5 @@ SELECT tx_hash, block_number, log_index, block_time, day_idx, wallet, token_id,
        clean, price, price_e6, price_e18
 FROM {db}.net_flows_live
 WHERE {chunk}
-SETTINGS max_threads = 1, max_insert_threads = 1, min_insert_block_size_rows = 65536,
+SETTINGS max_threads = {threads}, max_insert_threads = 1, min_insert_block_size_rows = 65536,
          min_insert_block_size_bytes = 16777216;
