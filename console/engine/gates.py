@@ -29,8 +29,8 @@ process, and evaluating the view `net_flows_live` in one query (a GROUP BY over 
 row, spilled to disk and merged back) peaked at ~1.8 GB on 20 M rows — twice per run, once per
 net-flow gate. There, the net-flow gates read a session TEMPORARY table filled from the view
 once per run, by the rebuild's own step-1 INSERT (console/sql/rebuild/01_net_flows.sql) in
-tx-hash chunks of ~FLOW_CHUNK_ROWS transfer rows, as step 1 does: the same rows, each chunk
-aggregating only its own txs. A server store keeps its memory to itself and reads the view
+tx-hash ranges of ~FLOW_CHUNK_ROWS transfer rows, as step 1 does: the same rows, each chunk
+aggregating only its own txs and reading only its own range (see tx_range). A server store keeps its memory to itself and reads the view
 directly (several hosts may share it; a temporary table is per session). One gate run at a time
 per store (a lock), so two runs never share the scratch table or add up their peaks.
 """
@@ -59,9 +59,14 @@ FLOWS_SQL = "rebuild/01_net_flows.sql"  # truncate + INSERT ... SELECT FROM net_
 GATE_FLOWS = "gate_net_flows"  # the session TEMPORARY table of the net-flow gates (embedded store)
 FLOW_GATES = ("high_confidence", "sane_price")  # the gates that read {flows}
 # Transfer rows per chunk when the net flows are materialised (here and in rebuild step 1).
-# Peak RSS of a chunk still grows with its size (the spilled GROUP BY is merged back per
-# chunk); 4 M: ~0.75 GB on a fresh process at 20 M rows vs ~0.8 GB at 7 M, same total time.
-FLOW_CHUNK_ROWS = 4_000_000
+# A chunk is a tx-hash range, so it reads only its own rows (the primary key's prefix): small
+# chunks cost ~0.2 s each of fixed work, not a scan of the whole store. Measured on the
+# 1048-day store (21 M rows; one chunk's INSERT on a fresh process, RSS above the base):
+# 1/6 of the txs by hash +535 MB in 21 s (every chunk read every row); by range 1/16 +322 MB
+# in 3.2 s, 1/32 +296 MB, 1/64 +270 MB, 1/256 +174 MB in 0.5 s. The GROUP BY spills at
+# 256 MiB, so below ~1 M rows a chunk mostly saves the spill, not memory.
+FLOW_CHUNK_ROWS = 250_000
+MAX_RANGE_CHUNKS = 4096  # tx_range splits on 4 hex digits
 _COMPLETE_DAYS = "day_idx IN (SELECT day_idx FROM {db}.backfill_checkpoint WHERE status = 'COMPLETE')"
 _locks: "weakref.WeakKeyDictionary[object, asyncio.Lock]" = weakref.WeakKeyDictionary()
 _no_purge: "weakref.WeakSet[object]" = weakref.WeakSet()
@@ -145,21 +150,63 @@ def embedded(store) -> bool:
 
 
 async def flow_chunks(store) -> int:
-    """How many tx-hash chunks materialising the net flows takes (~FLOW_CHUNK_ROWS rows each)."""
+    """How many tx-hash ranges materialising the net flows takes (~FLOW_CHUNK_ROWS rows each)."""
     rows = (await store.query("SELECT (SELECT count() FROM {db}.erc20_transfers) + "
                               "(SELECT count() FROM {db}.erc1155_transfers)"))[0][0]
-    return max(1, -(-int(rows) // FLOW_CHUNK_ROWS))
+    return min(MAX_RANGE_CHUNKS, max(1, -(-int(rows) // FLOW_CHUNK_ROWS)))
 
 
-def chunk_filter(k: int, chunks: int, column: str = "tx_hash") -> str:
-    """Chunk k of `chunks`, by the hash of `column`: tx_hash for net flows (they are per tx),
-    wallet for positions (they are per wallet); either way exact."""
+def chunk_filter(k: int, chunks: int, column: str) -> str:
+    """Chunk k of `chunks`, by the hash of `column` (wallet for positions: they are per wallet);
+    exact, but every chunk reads every row — for a table not sorted by `column`."""
     return "1" if chunks == 1 else f"cityHash64({column}) % {chunks} = {k}"
 
 
+def tx_range(k: int, chunks: int) -> str:
+    """Chunk k of `chunks` as a tx_hash range: net flows are per tx, so the chunks are exact,
+    and the transfer tables are sorted by tx_hash, so a chunk reads only its own granules.
+
+    Bounds are 4-hex-digit prefixes ('0x4000' …) cut evenly (transaction hashes are uniform);
+    the first chunk has no lower bound and the last no upper bound, so every string, however
+    odd, falls in exactly one chunk.
+    """
+    if chunks <= 1:
+        return "1"
+    if chunks > MAX_RANGE_CHUNKS:
+        raise ValueError(f"at most {MAX_RANGE_CHUNKS} tx_hash ranges, not {chunks}")
+    bound = [f"'0x{(i << 16) // chunks:04x}'" for i in range(chunks + 1)]
+    parts = ([f"tx_hash >= {bound[k]}"] if k > 0 else []) + \
+            ([f"tx_hash < {bound[k + 1]}"] if k < chunks - 1 else [])
+    return " AND ".join(parts)
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another libc, another OS)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _find_malloc_trim()
+
+
+def trim_heap() -> None:
+    """Hand the free pages of the Python side's heap back to the OS. glibc keeps what the
+    backfill freed (response bodies, parsed logs, decoded columns: many threads, many arenas)
+    and counts it in RSS: 60-90 MB at the end of a 120-day run (bench/scale.py). ~10 ms."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
 async def release_memory(store) -> None:
-    """Hand the embedded engine's freed memory back to the OS (jemalloc keeps freed pages for a
-    while, counted in this process's RSS). Best effort, embedded stores only."""
+    """Before and after a heavy statement, hand freed memory back to the OS: the Python heap's
+    (trim_heap) and the embedded engine's (jemalloc keeps freed pages for a while, counted in
+    this process's RSS). Best effort."""
+    trim_heap()
     if not embedded(store) or store in _no_purge:
         return
     try:
@@ -177,9 +224,9 @@ async def fill_flows(store, profile: ProtocolProfile, target: str, *,
     insert = (insert.replace(STAGING_FLOWS, target)
               .replace("{threads}", "1" if chunks > 1 else "0"))
     for k in range(chunks):
-        cond = chunk_filter(k, chunks)
+        await release_memory(store)  # before each chunk: the first starts on what the backfill freed
+        cond = tx_range(k, chunks)
         await store.command(insert.replace("{chunk}", f"{where} AND {cond}" if where else cond))
-        await release_memory(store)
     return chunks
 
 

@@ -54,13 +54,13 @@ SUCCESS_LINE = "✅ REBUILD COMPLETE - READY FOR PRODUCTION"
 STEP_NAMES = {1: "net flows", 2: "hard gates", 3: "pnl", 4: "coverage report"}
 DERIVED_TABLES = ("net_flows", "positions", "wallet_pnl")
 # Step 1 aggregates at most about gates.FLOW_CHUNK_ROWS transfer rows at once (see
-# 01_net_flows.sql): 20 M rows in one go peaked at 8.7 GB RSS, in 3 chunks at ~4 GB, and ran
-# faster (bench/rebuild.py); with the spill settings (console/engine/store.py) and 4 M-row
-# chunks, ~0.75 GB.
+# 01_net_flows.sql and gates.tx_range): 20 M rows in one go peaked at 8.7 GB RSS, in 3 chunks
+# at ~4 GB, and ran faster (bench/rebuild.py).
 # Step 3a gathers every flow of a position into one array before folding it: in one go at
 # 1048 days (11.2 M flows) that GROUP BY took the engine from ~0.7 to ~1.8 GB RSS
-# (bench/scale.py), so it runs per wallet-hash chunk of about this many flows.
-POSITION_CHUNK_FLOWS = 2_000_000
+# (bench/scale.py), so it runs per wallet-hash chunk of about this many flows: 2 M (6 chunks)
+# peaked at +390 MB over the base in 63 s, 1 M (12 chunks) at +340 MB in 79 s (fresh process).
+POSITION_CHUNK_FLOWS = 1_000_000
 
 
 @dataclass

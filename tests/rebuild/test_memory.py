@@ -3,6 +3,7 @@ the memory-bounded paths — the net-flow gates on a chunked scratch copy, the r
 many chunks — give exactly what the one-query paths give."""
 
 import dataclasses
+import random
 
 import pytest
 
@@ -29,6 +30,49 @@ async def test_embedded_store_spills_early(store):
     for name in ("max_bytes_before_external_group_by", "max_bytes_before_external_sort",
                  "max_bytes_in_join"):
         assert 0 < int(rows[name]) <= 256 << 20, name  # 0 would mean "never spill"
+
+
+ODD_KEYS = ["", "0x", "0x0", "0x0000", "0x3fff", "0x4000", "0xffff", "0xffffffff", "0XABCD",
+            "abc", "0x\u00e9", "~"]
+
+
+@pytest.mark.parametrize("chunks", [2, 3, 7, 16, 4096])
+async def test_tx_ranges_put_every_key_in_exactly_one_chunk(store, chunks):
+    """The ranges are compared by ClickHouse itself: a hash (or any odd string) in two chunks
+    would be counted twice by the net flows, in none it would be lost."""
+    rng = random.Random(chunks)
+    keys = ODD_KEYS + ["0x" + "%064x" % rng.getrandbits(256) for _ in range(2000)]
+    ks = range(chunks) if chunks < 100 else [0, 1, chunks // 2, chunks - 2, chunks - 1]
+    hits = " + ".join(f"toUInt32({gates_mod.tx_range(k, chunks)})" for k in ks)
+    rows = await store.query(f"SELECT tx_hash, {hits} FROM (SELECT arrayJoin({{keys:Array(String)}}) "
+                             "AS tx_hash)", parameters={"keys": keys})
+    if chunks < 100:
+        assert {n for _, n in rows} == {1}, [k for k, n in rows if n != 1][:5]
+        per = [0] * chunks  # hashes are uniform, so are the chunks
+        for key in keys[len(ODD_KEYS):]:
+            per[next(k for k in range(chunks) if in_range_py(key, k, chunks))] += 1
+        assert max(per) < 1.3 * len(keys) / chunks and min(per) > 0.7 * len(keys) / chunks, per
+    else:
+        assert all(n <= 1 for _, n in rows)
+
+
+def in_range_py(key: str, k: int, chunks: int) -> bool:
+    """The same range in Python (string order = ClickHouse's byte order for ASCII hex)."""
+    lo, hi = (k << 16) // chunks, ((k + 1) << 16) // chunks
+    prefix = int(key[2:6], 16)
+    return (k == 0 or prefix >= lo) and (k == chunks - 1 or prefix < hi)
+
+
+def test_tx_ranges_are_bounded():
+    assert gates_mod.tx_range(0, 1) == "1"
+    with pytest.raises(ValueError):
+        gates_mod.tx_range(0, gates_mod.MAX_RANGE_CHUNKS + 1)
+
+
+def test_the_python_heap_can_be_trimmed_here():
+    """glibc's malloc_trim is found (the engine's freed buffers can go back to the OS)."""
+    assert gates_mod._malloc_trim is not None
+    gates_mod.trim_heap()
 
 
 async def test_memory_purge_runs_on_the_embedded_store(store):

@@ -1,10 +1,11 @@
 -- Step 1: materialise the classified net flows (the shared view) into the staging table.
--- gates.fill_flows runs the INSERT once per chunk, {chunk} = `cityHash64(tx_hash) % K = k`;
--- {threads} is 1 when there are several chunks (memory, below) and 0 (every core) when the
--- whole store is one chunk: its memory is bounded by its size.
--- (or `1`): net flows are per (tx, wallet), so a partition by tx is exact, and ClickHouse
--- pushes the filter below the view's GROUP BY, so each chunk aggregates only its own txs —
--- peak memory is bounded by the chunk size instead of growing with the whole history.
+-- gates.fill_flows runs the INSERT once per chunk, {chunk} = a tx_hash range (gates.tx_range,
+-- or `1`); {threads} is 1 when there are several chunks (memory, below) and 0 (every core)
+-- when the whole store is one chunk: its memory is bounded by its size.
+-- Net flows are per (tx, wallet), so a partition by tx is exact, and ClickHouse pushes the
+-- filter below the view's GROUP BY down to the transfer tables' primary key (tx_hash first),
+-- so each chunk reads and aggregates only its own txs — peak memory is bounded by the chunk
+-- size instead of growing with the whole history, and small chunks cost no extra scans.
 -- Memory (issue 8, the whole run < 1 GB RSS; embedded chDB lives in the engine's process):
 -- one thread (each aggregating thread holds its own state), and small insert blocks — by
 -- default an INSERT ... SELECT squashes ~1 M wide rows per block per insert thread before
