@@ -10,9 +10,14 @@
 -- not, the sum is 0 only if the weighted nets cancel exactly (about 2^-64). A zero screen
 -- passes the gate; anything else runs statement 2, the exact count with examples.
 -- (Measured on 20 M rows: the full GROUP BY costs ~10 CPU-s, the screen ~1.)
+-- Memory (issue 8): the screen reads both transfer tables with FINAL; on two threads in
+-- 65K-row blocks it took +246 MB over the engine's base on the 1048-day store (the closing
+-- gates' peak once the net flows were chunked finely), on one thread in 8K-row blocks +140 MB
+-- (3.6 -> 6.5 s).
 SELECT sum(toInt256(cityHash64(tx_hash, addr, asset_id)) * delta) = 0 AS clean, count() AS n
 FROM {db}.watched_legs_live
-WHERE {complete_days};
+WHERE {complete_days}
+SETTINGS max_threads = 1, max_block_size = 8192;
 
 SELECT
     toFloat64(countIf(net != 0)) AS value,
