@@ -69,7 +69,6 @@ FLOW_CHUNK_ROWS = 250_000
 MAX_RANGE_CHUNKS = 4096  # tx_range splits on 4 hex digits
 _COMPLETE_DAYS = "day_idx IN (SELECT day_idx FROM {db}.backfill_checkpoint WHERE status = 'COMPLETE')"
 _locks: "weakref.WeakKeyDictionary[object, asyncio.Lock]" = weakref.WeakKeyDictionary()
-_no_purge: "weakref.WeakSet[object]" = weakref.WeakSet()
 _views_applied: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
 
 
@@ -144,11 +143,6 @@ async def ensure_views(store, profile: ProtocolProfile) -> None:
     _views_applied[store] = sql
 
 
-def embedded(store) -> bool:
-    """chDB inside this process (`chdb://`), as opposed to a ClickHouse server."""
-    return str(getattr(store, "dsn", "")).startswith("chdb://")
-
-
 async def flow_chunks(store) -> int:
     """How many tx-hash ranges materialising the net flows takes (~FLOW_CHUNK_ROWS rows each)."""
     rows = (await store.query("SELECT (SELECT count() FROM {db}.erc20_transfers) + "
@@ -180,41 +174,6 @@ def tx_range(k: int, chunks: int) -> str:
     return " AND ".join(parts)
 
 
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None (another libc, another OS)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_malloc_trim = _find_malloc_trim()
-
-
-def trim_heap() -> None:
-    """Hand the free pages of the Python side's heap back to the OS. glibc keeps what the
-    backfill freed (response bodies, parsed logs, decoded columns: many threads, many arenas)
-    and counts it in RSS: 60-90 MB at the end of a 120-day run (bench/scale.py). ~10 ms."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
-
-
-async def release_memory(store) -> None:
-    """Before and after a heavy statement, hand freed memory back to the OS: the Python heap's
-    (trim_heap) and the embedded engine's (jemalloc keeps freed pages for a while, counted in
-    this process's RSS). Best effort."""
-    trim_heap()
-    if not embedded(store) or store in _no_purge:
-        return
-    try:
-        await store.command("SYSTEM JEMALLOC PURGE")
-    except Exception:  # a chDB built without jemalloc: do not ask again
-        _no_purge.add(store)
-
-
 async def fill_flows(store, profile: ProtocolProfile, target: str, *,
                      where: str | None = None) -> int:
     """INSERT net_flows_live into `target` (rows matching `where`), chunk by chunk with rebuild
@@ -224,7 +183,7 @@ async def fill_flows(store, profile: ProtocolProfile, target: str, *,
     insert = (insert.replace(STAGING_FLOWS, target)
               .replace("{threads}", "1" if chunks > 1 else "0"))
     for k in range(chunks):
-        await release_memory(store)  # before each chunk: the first starts on what the backfill freed
+        await store.release_memory()  # before each chunk: the first starts on what the backfill freed
         cond = tx_range(k, chunks)
         await store.command(insert.replace("{chunk}", f"{where} AND {cond}" if where else cond))
     return chunks
@@ -360,7 +319,7 @@ async def _run_specs(store, profile: ProtocolProfile, thresholds: GateThresholds
     except Exception as exc:
         why = f"❌ Error: cannot create the net-flow views: {exc}"[:500]
         failed = {name: why for name in FLOW_GATES + ("infra_balance",)}
-    scratch = (not failed and flows_table is None and embedded(store)
+    scratch = (not failed and flows_table is None and store.embedded
                and any(s.name in FLOW_GATES for s in specs))
     results: list[GateResult] = []
     try:
@@ -384,5 +343,5 @@ async def _run_specs(store, profile: ProtocolProfile, thresholds: GateThresholds
                 await store.command(f"TRUNCATE TABLE IF EXISTS {GATE_FLOWS}")
             except Exception:
                 pass
-        await release_memory(store)
+        await store.release_memory()
     return results

@@ -255,7 +255,7 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
             log_error(log, f"step {index}/4 {name} failed: {exc} ({step.seconds:.2f}s)")
             await persist(step, _now())
             raise
-        await gates_mod.release_memory(store)  # freed pages back to the OS before the next step
+        await store.release_memory()  # freed pages back to the OS before the next step
         step = RebuildStep(index, name, "done", t0, time.perf_counter() - clock, detail or "")
         steps.append(step)
         emit(step)
@@ -302,7 +302,7 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
         for stmt in statements(gates_mod.render(load("rebuild/03_positions.sql"), profile)):
             for k in range(chunks if "{chunk}" in stmt else 1):
                 await store.command(stmt.replace("{chunk}", gates_mod.chunk_filter(k, chunks, "wallet")))
-                await gates_mod.release_memory(store)
+                await store.release_memory()
         summary["position_chunks"] = chunks
         pnl = await pnl_summary(store)
         summary["pnl"] = pnl

@@ -1,6 +1,8 @@
 """The writer's back-pressure is counted in rows: a slow store holds producers, not memory."""
 
 import asyncio
+import time
+import types
 
 from console.engine.state import StateDB
 from console.engine.store import Store
@@ -61,6 +63,40 @@ async def test_a_batch_larger_than_the_budget_still_goes_through(tmp_path):
         await writer.drain()
         got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 5000")
         assert got[0][0] == 50
+    finally:
+        await writer.stop()
+        await asyncio.wait_for(run, 10)
+        await state.close()
+        await store.close()
+
+
+async def test_flushes_hand_freed_memory_back_at_most_every_release_interval(tmp_path, monkeypatch):
+    """During a backfill the writer is what runs steadily, so it releases memory (Store.release_memory)
+    after a flush — throttled: not after every flush."""
+    import console.engine.writer as writer_mod
+
+    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
+    state = await StateDB.open(tmp_path)
+    released = []
+
+    clock = [1000.0]  # the writer's clock only: asyncio keeps the real one
+    monkeypatch.setattr(writer_mod, "time", types.SimpleNamespace(
+        monotonic=lambda: clock[0], perf_counter=time.perf_counter))
+
+    async def release_memory():
+        released.append(clock[0])
+
+    store.release_memory = release_memory
+    writer = Writer(store, state, max_rows=10)
+    run = asyncio.ensure_future(writer.run())
+    try:
+        for step in range(6):  # flushes 0.5 s apart (injected clock): 3 s in all
+            await writer.put_rows("schema_version", _rows(10, 7000 + 10 * step))
+            await writer.drain()
+            clock[0] += 0.5
+        assert writer.flushes >= 6
+        assert released and len(released) <= 2, released  # >= RELEASE_SECONDS apart
+        assert all(b - a >= writer_mod.RELEASE_SECONDS for a, b in zip(released, released[1:]))
     finally:
         await writer.stop()
         await asyncio.wait_for(run, 10)

@@ -12,6 +12,7 @@ from console.engine import gates as gates_mod
 from console.engine import rebuild as rebuild_mod
 from console.engine.gates import GATES, LIVE_FLOWS, evaluate, run_gates
 from console.engine.rebuild import rebuild
+from console.engine import store as store_mod
 from console.engine.store import EMBEDDED_MEMORY_SETTINGS
 from console.settings import GateThresholds
 
@@ -71,13 +72,13 @@ def test_tx_ranges_are_bounded():
 
 def test_the_python_heap_can_be_trimmed_here():
     """glibc's malloc_trim is found (the engine's freed buffers can go back to the OS)."""
-    assert gates_mod._malloc_trim is not None
-    gates_mod.trim_heap()
+    assert store_mod._malloc_trim is not None
+    store_mod.trim_heap()
 
 
 async def test_memory_purge_runs_on_the_embedded_store(store):
-    await gates_mod.release_memory(store)
-    assert store not in gates_mod._no_purge  # SYSTEM JEMALLOC PURGE is understood
+    await store.release_memory()
+    assert store._can_purge  # SYSTEM JEMALLOC PURGE is understood
     assert store.healthy
 
 
