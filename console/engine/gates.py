@@ -30,8 +30,9 @@ row, spilled to disk and merged back) peaked at ~1.8 GB on 20 M rows — twice p
 net-flow gate. There, the net-flow gates read a session TEMPORARY table filled from the view
 once per run, by the rebuild's own step-1 INSERT (console/sql/rebuild/01_net_flows.sql) in
 tx-hash ranges of ~FLOW_CHUNK_ROWS transfer rows, as step 1 does: the same rows, each chunk
-aggregating only its own txs and reading only its own range (see tx_range). A server store keeps its memory to itself and reads the view
-directly (several hosts may share it; a temporary table is per session). One gate run at a time
+reading and aggregating only its own txs (see tx_range). A server store keeps its memory to
+itself and reads the view directly (several hosts may share it; a temporary table is per
+session). One gate run at a time
 per store (a lock), so two runs never share the scratch table or add up their peaks.
 """
 
@@ -59,12 +60,13 @@ FLOWS_SQL = "rebuild/01_net_flows.sql"  # truncate + INSERT ... SELECT FROM net_
 GATE_FLOWS = "gate_net_flows"  # the session TEMPORARY table of the net-flow gates (embedded store)
 FLOW_GATES = ("high_confidence", "sane_price")  # the gates that read {flows}
 # Transfer rows per chunk when the net flows are materialised (here and in rebuild step 1).
-# A chunk is a tx-hash range, so it reads only its own rows (the primary key's prefix): small
-# chunks cost ~0.2 s each of fixed work, not a scan of the whole store. Measured on the
-# 1048-day store (21 M rows; one chunk's INSERT on a fresh process, RSS above the base):
-# 1/6 of the txs by hash +535 MB in 21 s (every chunk read every row); by range 1/16 +322 MB
-# in 3.2 s, 1/32 +296 MB, 1/64 +270 MB, 1/256 +174 MB in 0.5 s. The GROUP BY spills at
-# 256 MiB, so below ~1 M rows a chunk mostly saves the spill, not memory.
+# A chunk is a tx-hash range, so it reads only its own rows (the primary key's prefix): a
+# small chunk costs ~0.3 s of fixed work, not a scan of the whole store. Measured on the
+# 1048-day store (21 M transfer rows, a fresh process, RSS above its ~0.35 GB base): one
+# SELECT of 1/6 of the txs by hash +535 MB in 21 s (every chunk read every row); by range
+# 1/16 +322 MB in 3.2 s, 1/64 +270 MB, 1/256 +174 MB in 0.5 s. The whole closing gates:
+# 6 hash chunks peaked at 895 MB in 117 s, 22 ranges of 1 M rows at 859 MB in 96 s, 86 ranges
+# of 250 K rows at 747 MB in 113 s (bench/memory.py).
 FLOW_CHUNK_ROWS = 250_000
 MAX_RANGE_CHUNKS = 4096  # tx_range splits on 4 hex digits
 _COMPLETE_DAYS = "day_idx IN (SELECT day_idx FROM {db}.backfill_checkpoint WHERE status = 'COMPLETE')"

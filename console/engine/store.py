@@ -71,7 +71,7 @@ _malloc_trim = _find_malloc_trim()
 def trim_heap() -> None:
     """Hand the free pages of the Python side's heap back to the OS. glibc keeps what the
     backfill freed (response bodies, parsed logs, decoded columns: many threads, many arenas)
-    and counts it in RSS: 60-90 MB at the end of a 120-day run (bench/scale.py). ~10 ms."""
+    and counts it in RSS: 60-90 MB at the end of a 120-day run (bench/scale.py)."""
     if _malloc_trim is not None:
         _malloc_trim(0)
 
@@ -106,7 +106,7 @@ class Store:
         self.healthy = True
         self.inserts = 0
         self.rows_inserted = 0
-        self._can_purge = dsn.startswith("chdb://")
+        self._can_purge = True  # until the embedded engine says it has no jemalloc
 
     # --- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -161,7 +161,7 @@ class Store:
         engine's (jemalloc keeps freed pages for a while, counted in this process's RSS).
         Best effort: never raises."""
         trim_heap()
-        if not self._can_purge:
+        if not (self.embedded and self._can_purge):
             return
         try:
             await self._run(lambda: self._client.command("SYSTEM JEMALLOC PURGE"))

@@ -10,9 +10,9 @@ import pytest
 from console.devchain.world import build_world
 from console.engine import gates as gates_mod
 from console.engine import rebuild as rebuild_mod
+from console.engine import store as store_mod
 from console.engine.gates import GATES, LIVE_FLOWS, evaluate, run_gates
 from console.engine.rebuild import rebuild
-from console.engine import store as store_mod
 from console.engine.store import EMBEDDED_MEMORY_SETTINGS
 from console.settings import GateThresholds
 
