@@ -768,5 +768,10 @@ async def fetch_tiled(
         planner.on_success(pos, to, len(logs), sample_knots(logs, pos, to) if book is not None else None)
         if to >= end:
             planner.finish()
-        yield pos, to, out
+        # Hand the response over without keeping it: a suspended generator's locals stay alive,
+        # so `logs` would outlive the consumer's insert wait and the next call (two parsed
+        # responses per stream at once, and freed pages pinned in the interpreter's arenas).
+        tile = [(pos, to, out)]
+        del logs, out
+        yield tile.pop()
         pos = to + 1

@@ -269,3 +269,31 @@ async def test_alchemy_like_call_efficiency():
     for c, m, f in per[1:]:
         assert c / m <= 1.15 and f / c <= 0.06
     assert calls / minimum <= 1.15 and fails / calls <= 0.06
+
+
+async def test_a_yielded_response_is_not_kept_by_the_generator():
+    """Once the consumer drops a response it is freed — not held by fetch_tiled's suspended frame
+    through the consumer's insert wait and the next call (two parsed responses per stream)."""
+    import gc
+    import weakref
+
+    class Logs(list):  # a list that can be weakly referenced
+        pass
+
+    alive_at_next_call = []
+    refs: list[weakref.ref] = []
+
+    class Rpc:
+        stats = Stats()
+
+        async def get_logs(self, f, t, a, tp):
+            gc.collect()
+            if refs:
+                alive_at_next_call.append(refs[-1]() is not None)
+            return Logs([{"n": 1}])
+
+    planner = RangePlanner(ProviderLimits(max_range=10), initial_span=10)
+    async for _, _, logs in fetch_tiled(Rpc(), 0, 49, "0xaa", None, planner):
+        refs.append(weakref.ref(logs))
+        del logs
+    assert len(refs) == 5 and alive_at_next_call == [False] * 4
