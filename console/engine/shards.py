@@ -194,7 +194,7 @@ class ShardWorker:
         start, end = await ctx.resolve_day(record)
         streams = ctx.profile.streams(record.day, ctx.settings.usdc_scope)
         self.rt.blocks_total = (end - start + 1) * len(streams)
-        day = _DayTally()
+        day = _DayTally(both_filters=_overlap(streams))
         try:
             async with asyncio.TaskGroup() as group:
                 for stream in streams:
@@ -206,7 +206,7 @@ class ShardWorker:
             gap = tiling_gap(ranges, start, end)
             if gap:
                 raise RuntimeError(f"stream {name} does not tile blocks {start}-{end}: {gap}")
-        return len(day.erc20_keys), day.erc1155_rows, day.calls
+        return day.erc20_rows, day.erc1155_rows, day.calls
 
     async def _fetch_stream(self, record: DayRecord, stream, start: int, end: int,
                             day: "_DayTally") -> None:
@@ -219,18 +219,21 @@ class ShardWorker:
         async for a, b, logs in fetch_tiled(ctx.rpc, start, end, params["address"],
                                             params["topics"], planner):
             columns = await self._decode(decoder, logs, record.day_idx, a, b, addresses, params)
+            received = len(logs)
+            del logs  # the parsed response is done with: not held through the insert wait
             n = len(next(iter(columns.values()), ())) if columns else 0
             if stream.kind == "erc20" and n:
-                columns = _drop_seen(columns, day.erc20_keys)
+                columns = _drop_seen(columns, day.erc20_shared, day.both_filters)
                 n = len(columns["tx_hash"])
+                day.erc20_rows += n
             elif stream.kind == "erc1155":
                 day.erc1155_rows += n
             if n:
                 await ctx.writer.put_rows(table, columns)
-            await ctx.writer.put_ledger(record.day_idx, record.claim_id, stream.name, a, b, len(logs))
+            await ctx.writer.put_ledger(record.day_idx, record.claim_id, stream.name, a, b, received)
             tiles.append((a, b))
             self.rt.blocks_done += b - a + 1
-            self.rt.add_logs(len(logs))
+            self.rt.add_logs(received)
             ctx.note_progress()
             self.rt.beat(f"day {record.day_idx} {stream.name} {a}-{b}")
             await self.checkpoint()
@@ -263,7 +266,9 @@ class ShardWorker:
 class _DayTally:
     """What the concurrent stream fetchers of one day share."""
 
-    erc20_keys: set[tuple[str, int]] = field(default_factory=set)
+    both_filters: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # _overlap
+    erc20_shared: set[tuple[str, int]] = field(default_factory=set)  # keys of rows in both
+    erc20_rows: int = 0
     erc1155_rows: int = 0
     calls: int = 0  # eth_getLogs calls, failed ones included
     tiles: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
@@ -278,14 +283,40 @@ def _first_error(group: BaseExceptionGroup) -> BaseException:
     return group.exceptions[0]
 
 
-def _drop_seen(columns: dict[str, list], seen: set[tuple[str, int]]) -> dict[str, list]:
+def _overlap(streams) -> tuple[frozenset[str], frozenset[str]]:
+    """(senders, receivers): a USDC transfer from one of `senders` to one of `receivers` matches
+    both the day's `from` filter (topic 1) and its `to` filter (topic 2), and comes twice.
+    Empty when fewer than two ERC-20 filters are fetched (usdc_scope=all): nothing comes twice."""
+    erc20 = [s for s in streams if s.kind == "erc20"]
+
+    def side(position: int) -> frozenset[str]:
+        out = set()
+        for s in erc20:
+            wanted = s.topics[position] if len(s.topics) > position else None
+            for t in (wanted,) if isinstance(wanted, str) else wanted or ():
+                out.add("0x" + t[-40:].lower())
+        return frozenset(out)
+
+    if len(erc20) < 2:
+        return frozenset(), frozenset()
+    return side(1), side(2)
+
+
+def _drop_seen(columns: dict[str, list], shared: set[tuple[str, int]],
+               both: tuple[frozenset[str], frozenset[str]]) -> dict[str, list]:
     """USDC transfers between two Polymarket contracts match both the `from` and the `to`
-    filter; keep each (tx_hash, log_index) once so the day's count is exact."""
+    filter; keep each (tx_hash, log_index) once so the day's count is exact. Only those
+    transfers are remembered in `shared` (a handful a day, not every row: a day-long set of
+    every key kept ~20K strings per day alive through the backfill's churn)."""
+    senders, receivers = both
     keep = []
-    for i, key in enumerate(zip(columns["tx_hash"], columns["log_index"])):
-        if key not in seen:
-            seen.add(key)
-            keep.append(i)
+    for i, (sender, receiver) in enumerate(zip(columns["from_address"], columns["to_address"])):
+        if sender in senders and receiver in receivers:
+            key = (columns["tx_hash"][i], columns["log_index"][i])
+            if key in shared:
+                continue
+            shared.add(key)
+        keep.append(i)
     if len(keep) == len(columns["tx_hash"]):
         return columns
     return {k: [v[i] for i in keep] for k, v in columns.items()}
