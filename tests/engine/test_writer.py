@@ -102,3 +102,30 @@ async def test_flushes_hand_freed_memory_back_at_most_every_release_interval(tmp
         await asyncio.wait_for(run, 10)
         await state.close()
         await store.close()
+
+
+async def test_a_flushed_batch_is_not_kept_alive_by_the_client(tmp_path):
+    """clickhouse-connect keeps the last inserted columns in a reference cycle (its InsertContext),
+    so a flushed batch would live on until the next full GC pass: the writer empties it."""
+    import gc
+    import sys
+
+    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
+    state = await StateDB.open(tmp_path)
+    writer = Writer(store, state, max_rows=10)
+    run = asyncio.ensure_future(writer.run())
+    marker = int("7000123")  # a fresh int object: its reference count is ours to watch
+    before = sys.getrefcount(marker)
+    gc.disable()
+    try:
+        await writer.put_rows("schema_version", {"version": [marker, 7000124]})
+        await writer.drain()
+        assert sys.getrefcount(marker) == before
+        got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 7000123")
+        assert got[0][0] == 2
+    finally:
+        gc.enable()
+        await writer.stop()
+        await asyncio.wait_for(run, 10)
+        await state.close()
+        await store.close()
