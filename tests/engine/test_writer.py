@@ -1,8 +1,11 @@
 """The writer's back-pressure is counted in rows: a slow store holds producers, not memory."""
 
 import asyncio
+import contextlib
 import time
 import types
+
+import pytest
 
 from console.engine.state import StateDB
 from console.engine.store import Store
@@ -18,9 +21,30 @@ async def _settle() -> None:
         await asyncio.sleep(0)
 
 
-async def test_put_rows_waits_while_the_store_holds_the_row_budget(tmp_path):
+@pytest.fixture
+async def parts(tmp_path):
+    """A real embedded store and state mirror, closed after the test."""
     store = await Store.open(f"chdb://{tmp_path / 'ch'}")
     state = await StateDB.open(tmp_path)
+    yield store, state
+    await state.close()
+    await store.close()
+
+
+@contextlib.asynccontextmanager
+async def running(store, state, **kw):
+    """A Writer with its run task, stopped however the test ends."""
+    writer = Writer(store, state, **kw)
+    run = asyncio.ensure_future(writer.run())
+    try:
+        yield writer
+    finally:
+        await writer.stop()
+        await asyncio.wait_for(run, 10)
+
+
+async def test_put_rows_waits_while_the_store_holds_the_row_budget(parts):
+    store, state = parts
     inserting = asyncio.Event()
     release = asyncio.Event()
     real_insert = store.insert_columns
@@ -31,52 +55,38 @@ async def test_put_rows_waits_while_the_store_holds_the_row_budget(tmp_path):
         return await real_insert(table, columns, **kw)
 
     store.insert_columns = slow_insert
-    writer = Writer(store, state, max_rows=100, max_pending_rows=150)
-    run = asyncio.ensure_future(writer.run())
-    try:
-        await writer.put_rows("schema_version", _rows(100, 1000))
-        await asyncio.wait_for(inserting.wait(), 10)  # the first batch is in the (stuck) store
-        second = asyncio.ensure_future(writer.put_rows("schema_version", _rows(100, 2000)))
-        await _settle()
-        assert not second.done() and writer.pending_rows == 100
-        release.set()
-        await asyncio.wait_for(second, 10)
-        await writer.drain()
-        assert writer.pending_rows == 0
-        got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 1000")
-        assert got[0][0] == 200
-    finally:
-        release.set()
-        await writer.stop()
-        await asyncio.wait_for(run, 10)
-        await state.close()
-        await store.close()
+    async with running(store, state, max_rows=100, max_pending_rows=150) as writer:
+        try:
+            await writer.put_rows("schema_version", _rows(100, 1000))
+            await asyncio.wait_for(inserting.wait(), 10)  # the first batch is in the (stuck) store
+            second = asyncio.ensure_future(writer.put_rows("schema_version", _rows(100, 2000)))
+            await _settle()
+            assert not second.done() and writer.pending_rows == 100
+            release.set()
+            await asyncio.wait_for(second, 10)
+            await writer.drain()
+            assert writer.pending_rows == 0
+            got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 1000")
+            assert got[0][0] == 200
+        finally:
+            release.set()
 
 
-async def test_a_batch_larger_than_the_budget_still_goes_through(tmp_path):
-    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
-    state = await StateDB.open(tmp_path)
-    writer = Writer(store, state, max_rows=10, max_pending_rows=5)
-    run = asyncio.ensure_future(writer.run())
-    try:
+async def test_a_batch_larger_than_the_budget_still_goes_through(parts):
+    store, state = parts
+    async with running(store, state, max_rows=10, max_pending_rows=5) as writer:
         await asyncio.wait_for(writer.put_rows("schema_version", _rows(50, 5000)), 10)
         await writer.drain()
         got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 5000")
         assert got[0][0] == 50
-    finally:
-        await writer.stop()
-        await asyncio.wait_for(run, 10)
-        await state.close()
-        await store.close()
 
 
-async def test_flushes_hand_freed_memory_back_at_most_every_release_interval(tmp_path, monkeypatch):
+async def test_flushes_hand_freed_memory_back_at_most_every_release_interval(parts, monkeypatch):
     """During a backfill the writer is what runs steadily, so it releases memory (Store.release_memory)
     after a flush — throttled: not after every flush."""
     import console.engine.writer as writer_mod
 
-    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
-    state = await StateDB.open(tmp_path)
+    store, state = parts
     released = []
 
     clock = [1000.0]  # the writer's clock only: asyncio keeps the real one
@@ -87,9 +97,7 @@ async def test_flushes_hand_freed_memory_back_at_most_every_release_interval(tmp
         released.append(clock[0])
 
     store.release_memory = release_memory
-    writer = Writer(store, state, max_rows=10)
-    run = asyncio.ensure_future(writer.run())
-    try:
+    async with running(store, state, max_rows=10) as writer:
         for step in range(6):  # flushes 0.5 s apart (injected clock): 3 s in all
             await writer.put_rows("schema_version", _rows(10, 7000 + 10 * step))
             await writer.drain()
@@ -97,35 +105,24 @@ async def test_flushes_hand_freed_memory_back_at_most_every_release_interval(tmp
         assert writer.flushes >= 6
         assert released and len(released) <= 2, released  # >= RELEASE_SECONDS apart
         assert all(b - a >= writer_mod.RELEASE_SECONDS for a, b in zip(released, released[1:]))
-    finally:
-        await writer.stop()
-        await asyncio.wait_for(run, 10)
-        await state.close()
-        await store.close()
 
 
-async def test_a_flushed_batch_is_not_kept_alive_by_the_client(tmp_path):
+async def test_a_flushed_batch_is_not_kept_alive_by_the_client(parts):
     """clickhouse-connect keeps the last inserted columns in a reference cycle (its InsertContext),
     so a flushed batch would live on until the next full GC pass: the writer empties it."""
     import gc
     import sys
 
-    store = await Store.open(f"chdb://{tmp_path / 'ch'}")
-    state = await StateDB.open(tmp_path)
-    writer = Writer(store, state, max_rows=10)
-    run = asyncio.ensure_future(writer.run())
+    store, state = parts
     marker = int("7000123")  # a fresh int object: its reference count is ours to watch
     before = sys.getrefcount(marker)
-    gc.disable()
-    try:
-        await writer.put_rows("schema_version", {"version": [marker, 7000124]})
-        await writer.drain()
-        assert sys.getrefcount(marker) == before
+    async with running(store, state, max_rows=10) as writer:
+        gc.disable()
+        try:
+            await writer.put_rows("schema_version", {"version": [marker, 7000124]})
+            await writer.drain()
+            assert sys.getrefcount(marker) == before
+        finally:
+            gc.enable()
         got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 7000123")
         assert got[0][0] == 2
-    finally:
-        gc.enable()
-        await writer.stop()
-        await asyncio.wait_for(run, 10)
-        await state.close()
-        await store.close()
