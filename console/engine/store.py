@@ -229,17 +229,26 @@ class Store:
         bench/). A dedup token makes a retried insert of the same batch a no-op.
         """
         names = list(columns)
-        data = [columns[n] for n in names]
+        # The client gets its own list of each column, emptied once sent: clickhouse-connect
+        # 1.12 keeps an insert's data in a reference cycle (its InsertContext refers to itself
+        # through a bound method, and `data = None` leaves the block columns), so the rows —
+        # a writer batch is up to 100K rows of Python objects — lived until the cyclic GC's
+        # next full pass: ~90 MB of garbage at the end of a 200-day run.
+        data = [list(columns[n]) for n in names]
         rows = len(data[0]) if data else 0
         if rows == 0:
             return 0
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
 
         def go():
-            self._client.insert(
-                f"`{self.database}`.`{table}`", data, column_names=names,
-                column_oriented=True, settings=settings,
-            )
+            try:
+                self._client.insert(
+                    f"`{self.database}`.`{table}`", data, column_names=names,
+                    column_oriented=True, settings=settings,
+                )
+            finally:
+                for values in data:
+                    values.clear()
 
         await self._run(go)
         self.inserts += 1

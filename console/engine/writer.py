@@ -69,16 +69,6 @@ class _Batch:
     def empty(self) -> bool:
         return not (self.tables or self.ledger or self.checkpoints or self.completes or self.heartbeats)
 
-    def drop_rows(self) -> None:
-        """Empty the inserted column lists in place. clickhouse-connect (1.12) keeps the last
-        columns it sent in a reference cycle (its InsertContext points at itself through a bound
-        method, and `data = None` keeps the block columns), so a flushed batch, up to 100K rows
-        of Python objects, lived on until the cyclic GC's next full pass: ~90 MB at the end of
-        a 200-day run, and medium-lived objects that pin the interpreter's arenas."""
-        for columns in self.tables.values():
-            for values in columns.values():
-                values.clear()
-
 
 def checkpoint_row(d: DayRecord) -> dict[str, Any]:
     return {
@@ -264,7 +254,6 @@ class Writer:
         for table, cols in batch.tables.items():
             if table not in DATA_ORDER:
                 await self._insert(table, cols)
-        batch.drop_rows()
         self.rows_written += batch.rows
         now = dt.datetime.now(dt.timezone.utc)
         if batch.ledger:

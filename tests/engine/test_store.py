@@ -102,3 +102,23 @@ def test_inserts_do_not_import_pandas(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["9", "False"]
+
+
+async def test_inserted_rows_are_not_kept_alive_by_the_client(store):
+    """clickhouse-connect keeps an insert's data in a reference cycle (its InsertContext): the
+    store hands it copies of the columns and empties them, so the rows are free without a GC
+    pass, and the caller's lists are left as they were."""
+    import gc
+
+    marker = int("7000123")  # a fresh int object: its reference count is ours to watch
+    column = [marker, 7000124]
+    before = sys.getrefcount(marker)
+    gc.disable()
+    try:
+        await store.insert_columns("schema_version", {"version": column})
+        assert sys.getrefcount(marker) == before
+    finally:
+        gc.enable()
+    assert column == [marker, 7000124]
+    got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 7000123")
+    assert got[0][0] == 2
