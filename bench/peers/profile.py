@@ -8,7 +8,7 @@ then samples bench/peers/ours_job.py — the engine process alone, chDB included
 `py-spy record --threads` (CPU samples only: a thread waiting on I/O is not sampled). Each sample
 is put in the first matching stage, looking from the leaf up:
 
-  json parse   orjson.loads of the eth_getLogs body          (rpc.py)
+  json parse   the eth_getLogs body into typed logs           (wire.read_logs_reply; orjson elsewhere)
   decode       decode_erc20 / decode_erc1155 / ShardWorker._decode
   insert       the store thread: clickhouse-connect's insert path and chDB's query (native)
   http         aiohttp client: reading and assembling the response
@@ -43,7 +43,7 @@ from console.devchain.process import spawn  # noqa: E402
 
 STAGES = [  # (stage, regex on one frame), matched from the leaf towards the root
     ("bench", re.compile(r"stored_keys")),  # ours_job.py reading the keys back: not the engine
-    ("json parse", re.compile(r"orjson|\bloads\b")),
+    ("json parse", re.compile(r"orjson|\bloads\b|read_logs_reply")),
     ("decode", re.compile(r"decode_erc20|decode_erc1155|decode_resolution|decode_registration|ShardWorker\._decode")),
     ("imports", re.compile(r"_find_and_load|exec_module")),
     ("insert", re.compile(r"insert_columns|Client\.insert|ChdbBackend|data_insert|Connection\.query|InsertContext")),

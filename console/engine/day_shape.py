@@ -21,9 +21,9 @@ GRID = 96  # resolution of the learned intraday profile (15 min on a 2 s chain)
 def sample_knots(logs: Any, a: int, b: int, k: int = SAMPLES) -> list[tuple[float, float]] | None:
     """Quantile knots of one response over [a, b]: (x, i) = about i of its logs lie in blocks < x.
 
-    Reads ``blockNumber`` of at most ``k`` logs (evenly spaced by index; sorted by block, so the
-    response needs no particular order). None when the logs do not say (then the response counts
-    as spread evenly over its range)."""
+    Reads ``blockNumber`` of at most ``k`` logs (wire.RawLog), evenly spaced by index (sorted by
+    block, so the response needs no particular order). None when the logs do not say (then the
+    response counts as spread evenly over its range)."""
     try:
         n = len(logs)
         if n == 0:
@@ -32,12 +32,11 @@ def sample_knots(logs: Any, a: int, b: int, k: int = SAMPLES) -> list[tuple[floa
         idx = [((2 * j + 1) * n) // (2 * m) for j in range(m)]
         blocks = []
         for i in idx:
-            bn = logs[i].get("blockNumber")
-            v = int(bn, 16) if isinstance(bn, str) else int(bn)
+            v = int(logs[i].blockNumber, 16)
             if not a <= v <= b:
                 return None
             blocks.append(v)
-    except (TypeError, ValueError, AttributeError, KeyError, IndexError):
+    except (TypeError, ValueError, AttributeError, IndexError):
         return None
     blocks.sort()
     # continuous model: block v spans [v, v+1); the i-th log (0-based) sits mid-block

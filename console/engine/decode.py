@@ -1,8 +1,8 @@
 """Log -> column decoding (the ingest hot path).
 
-Input: the eth_getLogs result (list of dicts, as orjson parsed it). Output: column-oriented dicts
-whose keys are exactly the ClickHouse columns of DESIGN §5.2 (minus created_at, which the writer
-adds). Values and token ids are Python ints (UInt256), addresses and hashes lowercase 0x-hex,
+Input: the eth_getLogs result as typed logs (console/engine/wire.py: every field present, of the
+right JSON type). Output: column-oriented dicts whose keys are exactly the ClickHouse columns of
+DESIGN §5.2 (minus created_at, which the writer adds). Values and token ids are Python ints (UInt256), addresses and hashes lowercase 0x-hex,
 block_time unix seconds.
 
 ABI decoding is done by hand with hex slicing (``int(data[2+64*i : 66+64*i], 16)``): every field
@@ -28,6 +28,7 @@ from console.protocol import (
 )
 
 from .errors import InvalidResponse
+from .wire import RawLog
 
 __all__ = [
     "ERC20_COLUMNS",
@@ -83,31 +84,30 @@ def row_count(columns: dict[str, list]) -> int:
     return 0
 
 
-def missing_timestamps(logs: Iterable[dict]) -> set[int]:
+def missing_timestamps(logs: Iterable[RawLog]) -> set[int]:
     """Distinct block numbers of logs that carry no ``blockTimestamp`` (fetch them first)."""
     out: set[int] = set()
     for log in logs:
-        if not log.get("blockTimestamp"):
+        if not log.blockTimestamp:
             try:
-                out.add(int(log["blockNumber"], 16))
-            except (KeyError, TypeError, ValueError):
+                out.add(int(log.blockNumber, 16))
+            except ValueError:
                 raise InvalidResponse("log without a valid blockNumber") from None
     return out
 
 
 def _malformed(e: Exception, i: int, log: Any) -> InvalidResponse:
-    """The InvalidResponse for a Python error raised while reading log `i`."""
-    if isinstance(e, KeyError):
-        if isinstance(log, dict) and e.args and isinstance(e.args[0], int):
-            return _bad(i, log, f"no timestamp for block {e.args[0]}")
-        return _bad(i, log, f"missing field {e}")
+    """The InvalidResponse for a Python error raised while reading log `i` (the reply's shape
+    is checked already, console/engine/wire.py: this is a value that does not read)."""
+    if isinstance(e, KeyError) and e.args and isinstance(e.args[0], int):
+        return _bad(i, log, f"no timestamp for block {e.args[0]}")
     return _bad(i, log, f"malformed: {type(e).__name__}: {e}")
 
 
 def _bad(i: int, log: Any, why: str) -> InvalidResponse:
     where = ""
-    if isinstance(log, dict):
-        where = f" (tx {str(log.get('transactionHash'))[:20]}…, logIndex {log.get('logIndex')})"
+    if isinstance(log, RawLog):
+        where = f" (tx {log.transactionHash[:20]}…, logIndex {log.logIndex})"
     return InvalidResponse(f"log #{i}{where}: {why}")
 
 
@@ -125,7 +125,7 @@ def _check_hex(s: str) -> bool:
 
 
 def decode_erc20(
-    logs: list[dict],
+    logs: list[RawLog],
     *,
     day_idx: int,
     from_block: int,
@@ -153,29 +153,29 @@ def decode_erc20(
     log: Any = None
     try:
         for i, log in enumerate(logs):
-            topics = log["topics"]
+            topics = log.topics
             if len(topics) != 3 or topics[0] != topic0:
                 raise _bad(i, log, f"not an ERC20 Transfer ({len(topics)} topics)")
             _, t1, t2 = topics
-            data = log["data"]
+            data = log.data
             if len(t1) != 66 or len(t2) != 66 or len(data) != 66 or not t1.startswith(pad) or not t2.startswith(pad):
                 raise _bad(i, log, "malformed topic or data (want 3 topics of 32 bytes, 32 bytes of data)")
-            if log.get("removed"):
+            if log.removed:
                 raise _bad(i, log, "removed (reorged) log")
-            a = log["address"].lower()
+            a = log.address.lower()
             if a not in addrs:
                 raise _bad(i, log, f"address {a} was not asked for")
-            bn = int(log["blockNumber"], 16)
+            bn = int(log.blockNumber, 16)
             if bn < from_block or bn > to_block:
                 raise _bad(i, log, f"block {bn} outside [{from_block}, {to_block}]")
-            bts = log.get("blockTimestamp")
+            bts = log.blockTimestamp
             a_bt(int(bts, 16) if bts else ts_map[bn])
             a_token(a)
             a_frm("0x" + t1[26:].lower())
             a_to("0x" + t2[26:].lower())
             a_value(int(data, 16))
-            a_tx(log["transactionHash"].lower())
-            a_li(int(log["logIndex"], 16))
+            a_tx(log.transactionHash.lower())
+            a_li(int(log.logIndex, 16))
             a_bn(bn)
     except InvalidResponse:
         raise
@@ -196,7 +196,7 @@ def decode_erc20(
     }
 
 
-def _check_unique(txh: list[str], lidx: list[int], logs: list[dict]) -> None:
+def _check_unique(txh: list[str], lidx: list[int], logs: list[RawLog]) -> None:
     """No (tx_hash, log_index) twice in one response (one set build, C speed)."""
     if len(set(zip(txh, lidx))) != len(txh):
         seen: set = set()
@@ -206,7 +206,7 @@ def _check_unique(txh: list[str], lidx: list[int], logs: list[dict]) -> None:
             seen.add(key)
 
 
-def _check_tx_hashes(txh: list[str], logs: list[dict]) -> None:
+def _check_tx_hashes(txh: list[str], logs: list[RawLog]) -> None:
     """Every tx hash is 0x + 64 hex chars (done once per distinct hash, cheap)."""
     uniq = set(txh)
     try:
@@ -243,7 +243,7 @@ def _uint_array(data: str, nwords: int, head_word: int, i: int, log: Any) -> lis
 
 
 def decode_erc1155(
-    logs: list[dict],
+    logs: list[RawLog],
     *,
     day_idx: int,
     from_block: int,
@@ -274,7 +274,7 @@ def decode_erc1155(
     log: Any = None
     try:
         for i, log in enumerate(logs):
-            topics = log["topics"]
+            topics = log.topics
             if len(topics) != 4:
                 raise _bad(i, log, f"ERC1155 transfer needs 4 topics, got {len(topics)}")
             t0 = topics[0]
@@ -290,19 +290,19 @@ def decode_erc1155(
                 or not t3.startswith(_PAD)
             ):
                 raise _bad(i, log, "malformed address topic")
-            data = log["data"]
-            if log.get("removed"):
+            data = log.data
+            if log.removed:
                 raise _bad(i, log, "removed (reorged) log")
-            a = log["address"].lower()
+            a = log.address.lower()
             if a not in addrs:
                 raise _bad(i, log, f"address {a} was not asked for")
-            bn = int(log["blockNumber"], 16)
+            bn = int(log.blockNumber, 16)
             if bn < from_block or bn > to_block:
                 raise _bad(i, log, f"block {bn} outside [{from_block}, {to_block}]")
-            tx = log["transactionHash"].lower()
-            li = int(log["logIndex"], 16)
+            tx = log.transactionHash.lower()
+            li = int(log.logIndex, 16)
             a_key((tx, li))
-            bts = log.get("blockTimestamp")
+            bts = log.blockTimestamp
             t = int(bts, 16) if bts else ts_map[bn]
             op = "0x" + t1[26:].lower()
             fa = "0x" + t2[26:].lower()
@@ -366,23 +366,23 @@ def decode_erc1155(
     }
 
 
-def _meta(i: int, log: dict, seen: set, addrs: set, from_block: int, to_block: int, ts_map: dict) -> tuple:
+def _meta(i: int, log: RawLog, seen: set, addrs: set, from_block: int, to_block: int, ts_map: dict) -> tuple:
     """Shared checks for the low-volume streams; returns (address, tx, log_index, block, time)."""
-    if log.get("removed"):
+    if log.removed:
         raise _bad(i, log, "removed (reorged) log")
-    a = log["address"].lower()
+    a = log.address.lower()
     if a not in addrs:
         raise _bad(i, log, f"address {a} was not asked for")
-    bn = int(log["blockNumber"], 16)
+    bn = int(log.blockNumber, 16)
     if bn < from_block or bn > to_block:
         raise _bad(i, log, f"block {bn} outside [{from_block}, {to_block}]")
-    tx = log["transactionHash"].lower()
-    li = int(log["logIndex"], 16)
+    tx = log.transactionHash.lower()
+    li = int(log.logIndex, 16)
     key = (tx, li)
     if key in seen:
         raise _bad(i, log, "duplicate (tx_hash, log_index)")
     seen.add(key)
-    bts = log.get("blockTimestamp")
+    bts = log.blockTimestamp
     t = int(bts, 16) if bts else ts_map[bn]
     return a, tx, li, bn, t
 
@@ -394,7 +394,7 @@ def _topic_word(topic: Any, i: int, log: Any) -> str:
 
 
 def decode_resolutions(
-    logs: list[dict],
+    logs: list[RawLog],
     *,
     day_idx: int,
     from_block: int,
@@ -412,7 +412,7 @@ def decode_resolutions(
     log: Any = None
     try:
         for i, log in enumerate(logs):
-            topics = log["topics"]
+            topics = log.topics
             if len(topics) != 4 or topics[0] != TOPIC_CONDITION_RESOLUTION:
                 raise _bad(i, log, "not a ConditionResolution")
             cond = _topic_word(topics[1], i, log)
@@ -420,7 +420,7 @@ def decode_resolutions(
             if not oracle_t.startswith(_PAD):
                 raise _bad(i, log, "malformed oracle topic")
             qid = _topic_word(topics[3], i, log)
-            data = log["data"]
+            data = log.data
             nw = _words(data, i, log)
             if nw < 3:
                 raise _bad(i, log, "ConditionResolution data too short")
@@ -449,7 +449,7 @@ def decode_resolutions(
 
 
 def decode_registrations(
-    logs: list[dict],
+    logs: list[RawLog],
     *,
     day_idx: int,
     from_block: int,
@@ -467,13 +467,13 @@ def decode_registrations(
     log: Any = None
     try:
         for i, log in enumerate(logs):
-            topics = log["topics"]
+            topics = log.topics
             if len(topics) != 4 or topics[0] != TOPIC_TOKEN_REGISTERED:
                 raise _bad(i, log, "not a TokenRegistered")
             t0 = _topic_word(topics[1], i, log)
             t1 = _topic_word(topics[2], i, log)
             cond = _topic_word(topics[3], i, log)
-            data = log["data"]
+            data = log.data
             if data not in ("0x", "0x0", ""):
                 raise _bad(i, log, "TokenRegistered carries no data")
             a, tx, li, bn, t = _meta(i, log, seen, addrs, from_block, to_block, ts_map)
@@ -502,6 +502,6 @@ DECODERS: dict[str, Callable[..., dict[str, list]]] = {
 }
 
 
-def decode(kind: str, logs: list[dict], **kw: Any) -> dict[str, list]:
+def decode(kind: str, logs: list[RawLog], **kw: Any) -> dict[str, list]:
     """Dispatch on a protocol Stream.kind ("erc20" | "erc1155" | "resolution" | "registration")."""
     return DECODERS[kind](logs, **kw)

@@ -49,6 +49,7 @@ from typing import Any, AsyncIterator, Callable
 
 from .day_shape import GRID, Cdf, Shape, sample_knots
 from .errors import InvalidResponse, RpcUnavailable, TooLarge, Unsplittable
+from .wire import RawLog
 
 __all__ = ["ProviderLimits", "RangePlanner", "DensityBook", "fetch_tiled"]
 
@@ -697,7 +698,7 @@ async def fetch_tiled(
     topics: Any,
     planner: RangePlanner,
     *,
-    transform: Callable[[list[dict], int, int], Any] | None = None,
+    transform: Callable[[list[RawLog], int, int], Any] | None = None,
     invalid_retries: int = 3,
 ) -> AsyncIterator[tuple[int, int, Any]]:
     """Yield (from, to, logs) for consecutive sub-ranges tiling [start, end] exactly, in order.

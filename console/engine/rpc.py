@@ -42,6 +42,7 @@ from .errors import (
     _redact,
     classify,
 )
+from .wire import LogsReply, RawLog, read_logs_reply
 
 __all__ = ["RpcClient", "RpcStats", "RateLimiter"]
 
@@ -364,10 +365,13 @@ class RpcClient:
         return self._id
 
     # ------------------------------------------------------------------ transport
-    async def _post(self, body: bytes, cost: int = 1) -> Any:
+    async def _post(self, body: bytes, cost: int = 1,
+                    parse: Callable[[bytes], Any] | None = None) -> Any:
         """One HTTP exchange. Returns the parsed JSON; raises classified errors for failures.
 
         `cost`: rate-limit tokens it takes; a batch costs one per item, as providers count it.
+        `parse`: reads a 2xx body instead of orjson (returns None for a body that is not JSON);
+        an error status is always read with orjson.
         """
         await self.limiter.acquire(cost)
         session = self._get_session()
@@ -397,10 +401,11 @@ class RpcClient:
         st.bytes_received += len(raw)
         t_parse = time.perf_counter()
         try:
-            obj = orjson.loads(raw)
+            obj = parse(raw) if parse is not None and 200 <= status < 300 else orjson.loads(raw)
         except orjson.JSONDecodeError:
             obj = None
-        st.parse_seconds += time.perf_counter() - t_parse
+        finally:
+            st.parse_seconds += time.perf_counter() - t_parse
         if obj is None or not (200 <= status < 300):
             err_obj = obj.get("error") if isinstance(obj, dict) else None
             if obj is None:
@@ -418,15 +423,18 @@ class RpcClient:
         return obj
 
     def _check_single(self, obj: Any, rid: int) -> Any:
-        if not isinstance(obj, dict):
+        if isinstance(obj, LogsReply):
+            err, has_result = obj.error, obj.result is not None
+        elif isinstance(obj, dict):
+            err, has_result = obj.get("error"), "result" in obj
+        else:
             raise InvalidResponse("JSON-RPC response is not an object")
-        err = obj.get("error")
         if err is not None:
             e = classify(200, err if isinstance(err, dict) else {"message": str(err)}, None)
             raise e or Transient("JSON-RPC error")
-        if "result" not in obj:
+        if not has_result:
             raise InvalidResponse("JSON-RPC response without result")
-        return obj["result"]
+        return obj.result if isinstance(obj, LogsReply) else obj["result"]
 
     def _count_error(self, e: RpcError) -> None:
         k = e.klass
@@ -509,9 +517,10 @@ class RpcClient:
         return result
 
     # ------------------------------------------------------------------ public calls
-    async def call(self, method: str, params: Any, *, validate: Callable[[Any], Any] | None = None) -> Any:
+    async def call(self, method: str, params: Any, *, validate: Callable[[Any], Any] | None = None,
+                   parse: Callable[[bytes], Any] | None = None) -> Any:
         """One JSON-RPC call under the retry policy. ``validate(result)`` may raise InvalidResponse
-        (retried as transient) and may return a transformed result."""
+        (retried as transient) and may return a transformed result; ``parse``: see _post."""
         st = self.stats
 
         async def attempt() -> Any:
@@ -520,7 +529,7 @@ class RpcClient:
             st.calls_by_method[method] += 1
             if method == "eth_getLogs":
                 st.getlogs_calls += 1
-            obj = await self._post(body)
+            obj = await self._post(body, parse=parse)
             result = self._check_single(obj, rid)
             return validate(result) if validate is not None else result
 
@@ -674,19 +683,15 @@ class RpcClient:
                 await self._sleep(wait)
         return got
 
-    async def get_logs(self, from_block: int, to_block: int, address: Any, topics: Any) -> list[dict]:
-        """eth_getLogs over [from_block, to_block]. ``address``: str, list/tuple or None."""
+    async def get_logs(self, from_block: int, to_block: int, address: Any, topics: Any) -> list[RawLog]:
+        """eth_getLogs over [from_block, to_block]. ``address``: str, list/tuple or None.
+        The logs come typed (console/engine/wire.py): the ingest hot path's parse."""
         flt: dict[str, Any] = {"fromBlock": _hex(from_block), "toBlock": _hex(to_block)}
         if address is not None:
             flt["address"] = list(address) if isinstance(address, (tuple, set, frozenset)) else address
         if topics is not None:
             flt["topics"] = [list(t) if isinstance(t, tuple) else t for t in topics]
 
-        def check(result: Any) -> list[dict]:
-            if not isinstance(result, list):
-                raise InvalidResponse("eth_getLogs result is not a list")
-            return result
-
-        logs = await self.call("eth_getLogs", [flt], validate=check)
+        logs = await self.call("eth_getLogs", [flt], parse=read_logs_reply)
         self.stats.logs_received += len(logs)
         return logs

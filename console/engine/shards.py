@@ -22,6 +22,7 @@ from console.engine import decode
 from console.engine.errors import DayNotFinal, Fatal, InvalidResponse, RpcError
 from console.engine.ranges import fetch_tiled
 from console.engine.state import DayRecord
+from console.engine.wire import RawLog
 
 if TYPE_CHECKING:
     from console.engine.supervisor import EngineContext
@@ -240,7 +241,7 @@ class ShardWorker:
         ctx.calls_by_stream[stream.name] = ctx.calls_by_stream.get(stream.name, 0) + planner.calls
         day.calls += planner.calls
 
-    async def _decode(self, decoder: Callable, logs: list[dict], day_idx: int, a: int, b: int,
+    async def _decode(self, decoder: Callable, logs: list[RawLog], day_idx: int, a: int, b: int,
                       addresses: set[str], params: dict) -> dict:
         """Decode one response; an invalid one is fetched again, never half-stored."""
         rpc = self.ctx.rpc

@@ -32,22 +32,42 @@ from __future__ import annotations
 
 import copy
 
+import orjson
 import pytest
 
+from console.engine import decode as decoding
 from console.engine.decode import (
     ERC20_COLUMNS,
     ERC1155_COLUMNS,
     REGISTRATION_COLUMNS,
     RESOLUTION_COLUMNS,
-    decode,
-    decode_erc20,
-    decode_erc1155,
-    decode_registrations,
-    decode_resolutions,
-    missing_timestamps,
 )
 from console.engine.errors import InvalidResponse
+from console.engine.wire import read_logs_reply
 from console.protocol import TOPIC_TOKEN_REGISTERED
+
+
+def _as_sent(logs):
+    """The logs as the engine gets them: a reply body, parsed by console/engine/wire.py (so a
+    log of the wrong shape fails there, as it would in a run)."""
+    return read_logs_reply(orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": logs})).result
+
+
+def _from_reply(fn):
+    """`fn` (a decoder) fed as in a run: the test's dict logs go through the wire first."""
+    def run(*args, **kw):
+        *head, logs = args
+        return fn(*head, _as_sent(logs), **kw)
+
+    return run
+
+
+decode = _from_reply(decoding.decode)
+decode_erc20 = _from_reply(decoding.decode_erc20)
+decode_erc1155 = _from_reply(decoding.decode_erc1155)
+decode_resolutions = _from_reply(decoding.decode_resolutions)
+decode_registrations = _from_reply(decoding.decode_registrations)
+missing_timestamps = _from_reply(decoding.missing_timestamps)
 
 USDC_E = "0x2791bca1f2de4661ed88a30c99a7a9449aa84174"
 CTF = "0x4d97dcd97ec945f40cf65f87097ace5ea0476045"

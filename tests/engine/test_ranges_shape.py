@@ -14,6 +14,7 @@ import numpy as np
 from console.engine.errors import TooLarge
 from console.engine.day_shape import sample_knots
 from console.engine.ranges import DensityBook, ProviderLimits, RangePlanner, fetch_tiled
+from console.engine.wire import RawLog
 
 BPD = 43_200
 CAP = 10_000
@@ -28,7 +29,7 @@ class Stats:
 
 
 class Logs:
-    """A response: len() and logs[i]["blockNumber"], built lazily (10K dicts per call are slow)."""
+    """A response: len() and logs[i].blockNumber, built lazily (10K logs per call are slow)."""
 
     def __init__(self, blocks: np.ndarray):
         self.blocks = blocks
@@ -36,8 +37,15 @@ class Logs:
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def __getitem__(self, i: int) -> dict:
-        return {"blockNumber": hex(int(self.blocks[i]))}
+    def __getitem__(self, i: int) -> RawLog:
+        return at_block(int(self.blocks[i]))
+
+
+def at_block(block: int | str) -> RawLog:
+    """A log of which only the block matters here."""
+    number = block if isinstance(block, str) else hex(block)
+    return RawLog(address="0xaa", topics=[], data="0x", blockNumber=number,
+                  transactionHash="0x" + "cc" * 32, logIndex="0x0")
 
 
 class CappedChain:
@@ -240,15 +248,15 @@ async def test_wait_for_a_stream_that_never_answers_gives_up():
 
 
 def test_sample_knots_sorted_unsorted_and_junk():
-    logs = [{"blockNumber": hex(b)} for b in (10, 10, 11, 15, 19)]
+    logs = [at_block(b) for b in (10, 10, 11, 15, 19)]
     knots = sample_knots(logs, 10, 20)
     assert knots is not None and len(knots) == 5
     xs = [x for x, _ in knots]
     assert xs == sorted(xs) and xs[0] == 10.5 and xs[-1] == 19.5
     assert [i for _, i in knots] == [0.5, 1.5, 2.5, 3.5, 4.5]
     assert sample_knots(list(reversed(logs)), 10, 20) == knots  # order of the response does not matter
-    assert sample_knots([{"blockNumber": "0xzz"}], 10, 20) is None
-    assert sample_knots([{"blockNumber": hex(99)}], 10, 20) is None  # outside the range asked
+    assert sample_knots([at_block("0xzz")], 10, 20) is None
+    assert sample_knots([at_block(99)], 10, 20) is None  # outside the range asked
     assert sample_knots(range(3), 10, 20) is None
     assert sample_knots([], 10, 20) == []
     many = Logs(np.arange(1000, 2000))

@@ -107,11 +107,21 @@ async def test_basic_calls_and_stats(server):
         assert snap["calls_by_method"]["eth_chainId"] == 1
 
 
+def a_log(block: int, **fields) -> dict:
+    """An eth_getLogs entry as providers send it (extra fields such as blockHash included)."""
+    log = {"address": "0xaa", "topics": ["0x" + "dd" * 32], "data": "0x", "blockNumber": hex(block),
+           "blockHash": "0x" + "bb" * 32, "transactionHash": "0x" + "cc" * 32, "logIndex": "0x0",
+           "transactionIndex": "0x0", "removed": False}
+    log.update(fields)
+    return log
+
+
 async def test_get_logs_params(server):
-    server.steps = [ok([{"a": 1}, {"a": 2}])]
+    server.steps = [ok([a_log(10), a_log(20, removed=None, blockTimestamp="0x64")])]
     async with client(server.url) as c:
         logs = await c.get_logs(10, 20, ("0xaa", "0xbb"), [("0x1", "0x2"), None])
-        assert len(logs) == 2
+        assert [(g.blockNumber, g.removed, g.blockTimestamp) for g in logs] == [
+            ("0xa", False, None), ("0x14", None, "0x64")]
     (req,) = server.requests
     assert req["method"] == "eth_getLogs"
     assert req["params"] == [
@@ -199,6 +209,20 @@ async def test_5xx_then_success(server):
     async with client(server.url) as c:
         assert await c.block_number() == 5
         assert c.stats.errors_by_class["transient"] == 2 and c.stats.retries == 2
+
+
+@pytest.mark.parametrize("bad", [
+    {"data": "0x"},  # a log without most of its fields
+    a_log(5, logIndex=None),  # a field of the wrong JSON type
+    a_log(5, topics="0x" + "dd" * 32),
+    "not a log",
+])
+async def test_log_of_the_wrong_shape_is_fetched_again(server, bad):
+    server.steps = [ok([a_log(5), bad]), ok([a_log(5)])]
+    async with client(server.url) as c:
+        logs = await c.get_logs(1, 9, "0xaa", None)
+        assert [g.blockNumber for g in logs] == ["0x5"]
+        assert c.stats.invalid_responses == 1 and c.stats.getlogs_calls == 2
 
 
 async def test_truncated_body_is_transient(server):
