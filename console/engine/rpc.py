@@ -103,7 +103,7 @@ class RpcStats:
         self.http_requests = 0
         self.bytes_received = 0
         self.in_flight = 0
-        self.parse_seconds = 0.0  # time spent in orjson.loads (the bench's breakdown)
+        self.parse_seconds = 0.0  # time spent parsing reply bodies (the bench's breakdown)
 
     def snapshot(self) -> dict:
         d = {k: getattr(self, k) for k in self.__slots__}
