@@ -25,6 +25,34 @@
 -- arithmetic, rounded with Python's round()) unless the exact value lies within ~1e-6
 -- micro-USDC of a half — for realistic sizes (< 1e7 shares, < 1e4 buys per position).
 -- Int128 bounds: avg * amount < 1e18 * 1e19 micro-shares; far above any real position.
+-- The token outcomes (the view token_outcomes_live, console/sql/rebuild/00_views.sql), computed
+-- once per rebuild into a small table the position chunks join: evaluating the view inside a
+-- chunk — twice, for the settle events and for the output — aggregated every registration and
+-- resolution again each time, ~140 MB of each chunk's peak (the rebuild's peak at 1048 days)
+-- for a table of 84 K rows (bench/memory.py).
+CREATE TABLE IF NOT EXISTS {db}.rebuild_token_outcomes (
+    token_id       UInt256,
+    condition_id   String,
+    outcome_index  Int8,
+    resolved       UInt8,
+    res_block      UInt64,
+    res_log_index  UInt32,
+    pay_num        Int128,
+    pay_den        Int128,
+    payout_e6      Int64,
+    payout_e18     Int128
+) ENGINE = MergeTree
+ORDER BY token_id;
+
+TRUNCATE TABLE {db}.rebuild_token_outcomes;
+
+INSERT INTO {db}.rebuild_token_outcomes
+    (token_id, condition_id, outcome_index, resolved, res_block, res_log_index, pay_num, pay_den,
+     payout_e6, payout_e18)
+SELECT token_id, condition_id, outcome_index, resolved, res_block, res_log_index, pay_num, pay_den,
+       payout_e6, payout_e18
+FROM {db}.token_outcomes_live;
+
 TRUNCATE TABLE IF EXISTS {db}.positions_staging;
 
 INSERT INTO {db}.positions_staging
@@ -94,12 +122,12 @@ FROM (
         FROM (SELECT DISTINCT wallet, token_id FROM {db}.net_flows_staging
               WHERE token_id != 0 AND kind IN ('BUY', 'SELL', 'SPLIT', 'MERGE', 'REDEEM')
                     AND {chunk}) AS f
-        INNER JOIN {db}.token_outcomes_live AS o ON f.token_id = o.token_id
+        INNER JOIN {db}.rebuild_token_outcomes AS o ON f.token_id = o.token_id
         WHERE o.resolved
     )
     GROUP BY wallet, token_id
 ) AS a
-LEFT JOIN {db}.token_outcomes_live AS o ON a.token_id = o.token_id
+LEFT JOIN {db}.rebuild_token_outcomes AS o ON a.token_id = o.token_id
 )
 -- Memory (issue 8): one thread, small insert blocks (see 01_net_flows.sql), and 8 K-row
 -- blocks: arrayFold evaluates over a whole block's arrays at once; at the default 65 K rows
