@@ -2,8 +2,8 @@
 
 Input: the eth_getLogs result as typed logs (console/engine/wire.py: every field present, of the
 right JSON type). Output: column-oriented dicts whose keys are exactly the ClickHouse columns of
-DESIGN §5.2 (minus created_at, which the writer adds). Values and token ids are Python ints (UInt256), addresses and hashes lowercase 0x-hex,
-block_time unix seconds.
+DESIGN §5.2 (minus created_at, which the writer adds). Values and token ids are Python ints
+(UInt256), addresses and hashes lowercase 0x-hex, block_time unix seconds.
 
 ABI decoding is done by hand with hex slicing (``int(data[2+64*i : 66+64*i], 16)``): every field
 here is a 32-byte word or a dynamic uint256[], and this is ~10x faster than eth_abi (see
