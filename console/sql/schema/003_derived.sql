@@ -81,3 +81,19 @@ CREATE TABLE IF NOT EXISTS {db}.wallet_pnl (
 ORDER BY wallet;
 
 CREATE TABLE IF NOT EXISTS {db}.wallet_pnl_staging AS {db}.wallet_pnl;
+
+-- The token outcomes (view token_outcomes_live) as of the last rebuild: step 3 fills it once and
+-- its position chunks join it (console/sql/rebuild/03_positions.sql). Scratch, not swapped.
+CREATE TABLE IF NOT EXISTS {db}.rebuild_token_outcomes (
+    token_id       UInt256,
+    condition_id   String,
+    outcome_index  Int8,
+    resolved       UInt8,
+    res_block      UInt64,
+    res_log_index  UInt32,
+    pay_num        Int128,
+    pay_den        Int128,
+    payout_e6      Int64,
+    payout_e18     Int128
+) ENGINE = MergeTree
+ORDER BY token_id;
