@@ -186,6 +186,9 @@ class Supervisor:
         self.days: dict[int, DayRecord] = {}
         self.runtimes: dict[int, ShardRuntime] = {}
         self.workers: dict[int, ShardWorker] = {}
+        # The operator's pauses, by shard id: the truth a worker launched (or relaunched) later
+        # starts from, so a "pause all" sent while shards are still starting holds them all.
+        self.paused_ids: set[int] = set()
         self.tasks: dict[int, asyncio.Task] = {}
         self._restarting: set[int] = set()
         self.events: collections.deque[EventRecord] = collections.deque(maxlen=200)
@@ -226,12 +229,10 @@ class Supervisor:
         self._call(self._pause, shard_id, False)
 
     def pause_all(self) -> None:
-        for s in list(self.runtimes):
-            self._call(self._pause, s, True)
+        self._call(self._pause_all, True)
 
     def resume_all(self) -> None:
-        for s in list(self.runtimes):
-            self._call(self._pause, s, False)
+        self._call(self._pause_all, False)
 
     def restart_shard(self, shard_id: int) -> None:
         self._call(lambda: self.spawn_bg(self._restart(shard_id, "operator restart")))
@@ -268,19 +269,30 @@ class Supervisor:
     def on_day_complete(self, record: DayRecord) -> None:
         self._completed_times.append(time.monotonic())
 
+    def _pause_all(self, pause: bool) -> None:
+        for shard_id in self.settings.run_shard_ids:
+            self._pause(shard_id, pause)
+
     def _pause(self, shard_id: int, pause: bool) -> None:
-        worker = self.workers.get(shard_id)
-        if worker is None:
+        """Record the operator's pause or resume of a shard of this run and apply it to its worker,
+        if it has one yet (one launched later starts paused: see `_launch`)."""
+        if shard_id not in self.settings.run_shard_ids:
             return
+        worker = self.workers.get(shard_id)
         if pause:
-            worker.pause()
+            self.paused_ids.add(shard_id)
+            if worker is not None:
+                worker.pause()
         else:
-            worker.unpause()
+            self.paused_ids.discard(shard_id)
+            if worker is not None:
+                worker.unpause()
         self.event("info", "operator", f"shard {shard_id} {'paused' if pause else 'resumed'}")
-        # The engine reads as paused when every shard with work left is paused.
-        busy = [w for w in self.workers.values() if w.rt.state not in ("done", "failed", "stopped")]
+        # The engine reads as paused when every shard with work left (or not launched yet) is.
+        busy = [s for s in self.settings.run_shard_ids
+                if s not in self.workers or self.workers[s].rt.state not in ("done", "failed", "stopped")]
         if self.engine_state in ("running", "paused"):
-            self.engine_state = "paused" if busy and all(not w.resume.is_set() for w in busy) else "running"
+            self.engine_state = "paused" if busy and self.paused_ids.issuperset(busy) else "running"
 
     def _stop(self, code: int, reason: str, state: str) -> None:
         """An operator's stop or abort."""
@@ -316,8 +328,7 @@ class Supervisor:
             rt.restarts += 1
         self.runtimes[shard_id] = rt
         worker = ShardWorker(self.ctx, rt)
-        old = self.workers.get(shard_id)
-        if old is not None and not old.resume.is_set():
+        if shard_id in self.paused_ids:
             worker.pause()
         self.workers[shard_id] = worker
         task = asyncio.ensure_future(self._shard_main(worker))
@@ -751,8 +762,8 @@ class Supervisor:
         """Apply commands that an attached console wrote into the mirror's `commands` table."""
         handlers = {
             "pause": lambda a: self._pause(a, True), "resume": lambda a: self._pause(a, False),
-            "pause_all": lambda a: [self._pause(s, True) for s in list(self.workers)],
-            "resume_all": lambda a: [self._pause(s, False) for s in list(self.workers)],
+            "pause_all": lambda a: self._pause_all(True),
+            "resume_all": lambda a: self._pause_all(False),
             "restart": lambda a: self.spawn_bg(self._restart(a, "operator restart")),
             "gates": lambda a: self.spawn_bg(self._gates("relaxed", source="operator")),
             "abort": lambda a: self._stop(EXIT_ABORTED, "aborted by the operator (attached console)", "aborted"),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 
 from console.cli import main
-from tests.e2e.helpers import query
+from console.engine.launch import run_engine
+from tests.e2e.helpers import engine_settings, query
 
 SMALL = ["--devchain-density", "small", "--devchain-profile", "clean", "--shards", "3",
          "--no-rebuild", "--monitor-interval", "1"]
@@ -66,3 +68,43 @@ def test_help_answers_without_loading_heavy_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
     assert "--shard-ids" in out and "exit codes" in out
+
+
+def test_pause_all_sent_while_shards_are_starting_holds_every_shard(tmp_path):
+    """The console can send "pause all" as soon as the first shard shows, before the others are
+    launched. Every shard must then stay paused, not only those that existed when it was sent,
+    until "resume all"; the run then completes."""
+    settings = engine_settings(tmp_path / "data", days=3)
+    seen: dict = {}
+
+    async def ready(sup) -> None:
+        launch = sup._launch
+
+        async def launch_then_pause_all(shard_id: int, restart: bool) -> None:
+            await launch(shard_id, restart)
+            if shard_id == 0:  # shards 1 and 2 are not launched yet
+                sup.pause_all()
+
+        sup._launch = launch_then_pause_all
+        seen["sup"] = sup
+
+    def all_paused(sup) -> bool:
+        shards = [sup.runtimes.get(s) for s in range(3)]
+        return all(rt is not None and rt.state == "paused" for rt in shards) and sup.engine_state == "paused"
+
+    async def scenario() -> int:
+        run = asyncio.ensure_future(run_engine(settings, on_ready=ready, say=lambda m: None))
+        while "sup" not in seen or not all_paused(seen["sup"]):
+            assert not run.done(), f"the run ended (code {run.result()}) with shards never paused"
+            if "sup" in seen:
+                done = [s for s, rt in seen["sup"].runtimes.items() if rt.state == "done"]
+                assert not done, f"shards {done} ran to the end through the pause"
+            await asyncio.sleep(0.02)
+        sup = seen["sup"]
+        # Shards 1 and 2 were held from their launch: they never claimed a day.
+        assert [sup.runtimes[s].day_idx for s in (1, 2)] == [None, None]
+        sup.resume_all()
+        return await asyncio.wait_for(run, 120)
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 180)) == 0
+    assert query(settings, "SELECT count(), countIf(status='COMPLETE') FROM backfill_checkpoint") == [(3, 3)]
