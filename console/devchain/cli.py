@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-date", default=None, help="first UTC day of the world (YYYY-MM-DD)")
     parser.add_argument("--days", type=int, default=None, help="number of UTC days in the world")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added latency per HTTP request")
+    parser.add_argument("--range-cap", type=int, default=None, metavar="BLOCKS",
+                        help="refuse eth_getLogs over more than BLOCKS blocks (the profile's own range error, "
+                             "else QuickNode's -32614), on top of the profile's faults")
     parser.add_argument("--export-truth", metavar="DIR", default=None,
                         help="write the ground truth (JSONL) to DIR before serving")
     parser.add_argument("--watch-stdin", action="store_true", help=argparse.SUPPRESS)  # exit on stdin EOF
@@ -52,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"bad --start-date {args.start_date!r} (want YYYY-MM-DD)")
     if args.days is not None and args.days < 1:
         return _fail("--days must be >= 1")
+    if args.range_cap is not None and args.range_cap < 1:
+        return _fail("--range-cap must be >= 1")
 
     from .density import DENSITIES
     from .faults import PROFILES, get_profile
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"devchain: SIMULATED Polygon chain (chain id {world.chain_id}; not a real network) - density "
         f"{args.density}, seed {args.seed}, {world.start_date.isoformat()} + {world.days} days, head {world.head}, "
-        f"fault profile {args.profile}",
+        f"fault profile {args.profile}" + (f", eth_getLogs range cap {args.range_cap}" if args.range_cap else ""),
         flush=True,
     )
     if args.export_truth:
@@ -85,6 +90,15 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
+def range_cap_overrides(args: argparse.Namespace) -> dict:
+    """The profile fields `--range-cap` replaces (none without it)."""
+    if args.range_cap is None:
+        return {}
+    from .faults import get_profile
+
+    return {"range_cap": args.range_cap, "range_style": get_profile(args.profile).range_style or "quicknode"}
+
+
 async def _serve(world, args) -> int:
     import asyncio
     import signal
@@ -92,7 +106,7 @@ async def _serve(world, args) -> int:
     from .server import start_server
 
     srv = await start_server(world, args.profile, host="127.0.0.1", port=args.port,
-                             latency_ms=args.latency_ms, seed=args.seed)
+                             latency_ms=args.latency_ms, seed=args.seed, **range_cap_overrides(args))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

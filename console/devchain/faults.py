@@ -27,17 +27,17 @@ ALCHEMY_CAP_TEXT = (
     "Based on your parameters and the response size limit, this block range should work: [{frm}, {to}]"
 )
 ALCHEMY500_TEXT = (
-    "You can make eth_getLogs requests with up to a 500 block range. Based on your parameters, "
+    "You can make eth_getLogs requests with up to a {cap} block range. Based on your parameters, "
     "this block range should work: [{frm}, {to}]"
 )
 INFURA_CAP_TEXT = "query returned more than 10000 results. Try with this block range [{frm}, {to}]."
-INFURA_RANGE_TEXT = "range {n} exceeds limit of 10000"
-QUICKNODE_RANGE_TEXT = "eth_getLogs is limited to a 10,000 range"
+INFURA_RANGE_TEXT = "range {n} exceeds limit of {cap}"
+QUICKNODE_RANGE_TEXT = "eth_getLogs is limited to a {cap:,} range"
 QUICKNODE_RATE_TEXT = "100/second request limit reached - reduce calls per second or upgrade your account at quicknode.com"
 ANKR_RANGE_TEXT = "block range is too wide"
 ANKR_CAP_TEXT = "query exceeds max results"
 ERIGON_CAP_TEXT = "query exceeds max results 20000, retry with the range {frm}-{to}"
-POLYGON_RANGE_TEXT = "eth_getLogs block range too large, range: {n}, max: 3500"
+POLYGON_RANGE_TEXT = "eth_getLogs block range too large, range: {n}, max: {cap}"
 INFURA_RATE_TEXT = "daily request count exceeded, request rate limited"
 HEADER_NOT_FOUND_TEXT = "header not found"
 
@@ -138,16 +138,16 @@ def range_error(p: FaultProfile, frm: int, to: int) -> RpcError | None:
         return None
     s = p.range_style
     if s == "alchemy500":
-        return RpcError(-32600, ALCHEMY500_TEXT.format(frm=hex(frm), to=hex(frm + p.range_cap - 1)),
+        return RpcError(-32600, ALCHEMY500_TEXT.format(cap=p.range_cap, frm=hex(frm), to=hex(frm + p.range_cap - 1)),
                         http_status=400, klass="range")
     if s == "infura":
-        return RpcError(-32602, INFURA_RANGE_TEXT.format(n=n), klass="range")
+        return RpcError(-32602, INFURA_RANGE_TEXT.format(n=n, cap=p.range_cap), klass="range")
     if s == "quicknode":
-        return RpcError(-32614, QUICKNODE_RANGE_TEXT, http_status=413, klass="range")
+        return RpcError(-32614, QUICKNODE_RANGE_TEXT.format(cap=p.range_cap), http_status=413, klass="range")
     if s == "ankr":
         return RpcError(-32600, ANKR_RANGE_TEXT, klass="range")
     if s == "polygon":
-        return RpcError(-32000, POLYGON_RANGE_TEXT.format(n=n), klass="range")
+        return RpcError(-32000, POLYGON_RANGE_TEXT.format(n=n, cap=p.range_cap), klass="range")
     raise AssertionError(s)
 
 

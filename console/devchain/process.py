@@ -107,7 +107,7 @@ def _chain_id(url: str, timeout: float) -> str:
 
 
 def spawn(density: str = "demo", profile: str = "demo", seed: int = 1, start_date: dt.date | str | None = None,
-          days: int | None = None, latency_ms: float = 0, export_truth: str | os.PathLike | None = None,
+          days: int | None = None, latency_ms: float = 0, range_cap: int | None = None, export_truth: str | os.PathLike | None = None,
           timeout: float = 180.0, log_path: str | None = None) -> DevchainProcess:
     """Start `python -m console.devchain` on a free loopback port and wait until it answers."""
     cmd = [sys.executable, "-m", "console.devchain", "--host", "127.0.0.1", "--port", "0",
@@ -117,6 +117,8 @@ def spawn(density: str = "demo", profile: str = "demo", seed: int = 1, start_dat
         cmd += ["--start-date", start_date if isinstance(start_date, str) else start_date.isoformat()]
     if days is not None:
         cmd += ["--days", str(days)]
+    if range_cap is not None:
+        cmd += ["--range-cap", str(range_cap)]
     if export_truth is not None:
         cmd += ["--export-truth", str(export_truth)]
     env = dict(os.environ)

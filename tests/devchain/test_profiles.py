@@ -3,6 +3,7 @@ and scheduled faults that a retry always gets past."""
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import re
@@ -101,6 +102,23 @@ def test_quicknode_range(demo_world, serve):
     assert resp["error"] == {"code": -32614, "message": "eth_getLogs is limited to a 10,000 range"}
     status, resp = _getlogs(srv, s, s + 9_999, address=demo_world.profile.ctf[0].address)
     assert status == 200 and resp["result"]
+
+
+@pytest.mark.parametrize("profile, code, text", [
+    ("clean", -32614, "eth_getLogs is limited to a 4,000 range"),
+    ("polygon", -32000, "eth_getLogs block range too large, range: 4001, max: 4000"),
+])
+def test_range_cap_option_states_its_own_cap(small_world, serve, profile, code, text):
+    """`--range-cap` keeps the profile's error style (QuickNode's on a profile without one), and
+    the message states the cap that was set, as the engine reads the limit from it."""
+    from console.devchain.cli import range_cap_overrides
+
+    overrides = range_cap_overrides(argparse.Namespace(profile=profile, range_cap=4_000))
+    srv = serve(small_world, profile, **overrides)
+    s, _ = small_world.day_bounds(0)
+    ctf = small_world.profile.ctf[0].address
+    assert _getlogs(srv, s, s + 4_000, address=ctf)[1]["error"] == {"code": code, "message": text}
+    assert "result" in _getlogs(srv, s, s + 3_999, address=ctf)[1]
 
 
 def test_ankr(demo_world, busy, serve):

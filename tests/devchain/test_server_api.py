@@ -115,6 +115,7 @@ def test_cli_rejects_bad_config(capsys):
     assert cli.run(_args(density="huge")) == 2
     assert cli.run(_args(start_date="2024-13-01")) == 2
     assert cli.run(_args(days=0)) == 2
+    assert cli.run(_args(range_cap=0)) == 2
 
 
 def test_cli_defaults():

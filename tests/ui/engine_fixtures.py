@@ -1,9 +1,12 @@
 """The real engine under the console tests: a slowed devchain, the engine on its own thread and
 event loop (the `run_with_ui` pattern), and per-shard RPC counters.
 
-The devchain answers every request after `LATENCY_MS`, so a 60-day `small` world takes half a
-minute: long enough to press keys and watch what the engine does, and every test stops its
-engine in teardown long before that. One devchain serves a whole test module (it is
+The devchain answers every request after `LATENCY_MS` and, like QuickNode, refuses eth_getLogs
+over `RANGE_CAP` blocks. A `small` day then takes five calls per stream, one after another, so a
+shard is mid-day most of the time: without the cap a stream's day is one call and "mid-day"
+lasted milliseconds, which a test could miss until the run ended. A 60-day run takes about half
+a minute: long enough to press keys and watch what the engine does, and every test stops
+its engine in teardown long before that. One devchain serves a whole test module (it is
 stateless; every test has its own data dir and engine).
 
 Per-shard RPC counts: the engine counts calls only in total, so `EngineRun` wraps the real
@@ -30,6 +33,7 @@ from console.engine.launch import run_engine
 from tests.e2e.helpers import engine_settings
 
 LATENCY_MS = 150
+RANGE_CAP = 10_000  # blocks per eth_getLogs; a day has ~43,200
 START = dt.date(2024, 10, 28)
 WORLD_DAYS = 60  # the devchain's world; a run asks for `days` of it
 SHARDS = 3
@@ -144,7 +148,8 @@ class EngineRun:
 
 @pytest.fixture(scope="module")
 def slow_chain() -> Iterator[DevchainProcess]:
-    dc = spawn(density="small", profile="clean", latency_ms=LATENCY_MS, start_date=START, days=WORLD_DAYS)
+    dc = spawn(density="small", profile="clean", latency_ms=LATENCY_MS, range_cap=RANGE_CAP, start_date=START,
+               days=WORLD_DAYS)
     try:
         yield dc
     finally:
