@@ -272,6 +272,10 @@ async def rebuild(store, profile: ProtocolProfile, thresholds: GateThresholds, d
 
     # --- step bodies ------------------------------------------------------------------------
     async def step_net_flows() -> str:
+        compacted = await gates_mod.compact_sources(store, profile)
+        if compacted:
+            log.info("%s", compacted)
+            summary["compacted"] = compacted
         await gates_mod.ensure_views(store, profile)
         truncate, _ = statements(gates_mod.render(load(gates_mod.FLOWS_SQL), profile))
         await store.command(truncate)

@@ -646,6 +646,11 @@ class Supervisor:
         self.event("info", "engine", f"backfill complete: {len(owned)} days COMPLETE")
         if self.settings.no_rebuild:
             self.engine_state = "gating"
+            from console.engine.gates import compact_sources
+
+            compacted = await compact_sources(self.store, self.profile)
+            if compacted:
+                self.event("info", "engine", compacted)
             await self._gates("relaxed")
             self.stop_reason = "backfill complete (--no-rebuild)"
             return EXIT_OK

@@ -8,8 +8,11 @@ import subprocess
 import sys
 
 from console.cli import main
+from console.engine.gates import SOURCE_TABLES
 from console.engine.launch import run_engine
+from console.engine.store import Store
 from tests.e2e.helpers import engine_settings, query
+from tests.rebuild.builder import hold_merges
 
 SMALL = ["--devchain-density", "small", "--devchain-profile", "clean", "--shards", "3",
          "--no-rebuild", "--monitor-interval", "1"]
@@ -108,3 +111,26 @@ def test_pause_all_sent_while_shards_are_starting_holds_every_shard(tmp_path):
 
     assert asyncio.run(asyncio.wait_for(scenario(), 180)) == 0
     assert query(settings, "SELECT count(), countIf(status='COMPLETE') FROM backfill_checkpoint") == [(3, 3)]
+
+
+def test_a_finished_backfill_compacts_the_source_tables_before_its_closing_gates(tmp_path):
+    # One shard: its days complete one after another, so each day's rows are their own insert.
+    settings = engine_settings(tmp_path / "data", days=3, shards=1)
+
+    async def prepare() -> None:  # the engine's own schema, with background merges held
+        store = await Store.open(settings.dsn, settings.database)
+        try:
+            await hold_merges(store, SOURCE_TABLES)
+        finally:
+            await store.close()
+
+    asyncio.run(prepare())
+    box: dict = {}
+    assert asyncio.run(run_engine(settings, on_ready=lambda sup: box.setdefault("sup", sup),
+                                  say=lambda m: None)) == 0
+    events = [e.message for e in box["sup"].events]
+    compacted = [i for i, m in enumerate(events) if m.startswith("compacted the source tables")]
+    assert compacted and compacted[0] < events.index("relaxed gates started"), events
+    parts = query(settings, "SELECT table, count() FROM system.parts WHERE database = 'backfill' AND active "
+                            f"AND table IN {SOURCE_TABLES} GROUP BY table")
+    assert sorted(parts) == sorted((t, 1) for t in SOURCE_TABLES)

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from console.engine.store import Store
+from tests.rebuild.builder import hold_merges
 
 RUNBOOK_DAYS_DONE = "SELECT countIf(status='COMPLETE') as days_done, max(day_idx) as max_day\nFROM backfill_checkpoint;"
 RUNBOOK_WORKER_HEALTH = "SELECT worker_id, last_batch, dateDiff('minute', updated_at, now()) as mins_ago\nFROM worker_heartbeats ORDER BY worker_id;"
@@ -122,3 +123,30 @@ async def test_inserted_rows_are_not_kept_alive_by_the_client(store):
     assert column == [marker, 7000124]
     got = await store.query("SELECT count() FROM {db}.schema_version WHERE version >= 7000123")
     assert got[0][0] == 2
+
+
+def _transfer(tx: str, value: int) -> dict:
+    return {"token": ["0xa"], "from_address": ["0xb"], "to_address": ["0xc"], "value": [value],
+            "tx_hash": [tx], "log_index": [0], "block_number": [1],
+            "block_time": [dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)], "day_idx": [0]}
+
+
+async def test_compact_merges_each_table_into_one_part_and_keeps_the_final_rows(store):
+    await hold_merges(store, ["erc20_transfers"])
+    for tx, value in (("0x1", 5), ("0x2", 6), ("0x1", 7)):  # the last one: a newer version of 0x1
+        await store.insert_columns("erc20_transfers", _transfer(tx, value))
+    final = "SELECT tx_hash, value FROM {db}.erc20_transfers FINAL ORDER BY tx_hash"
+    before = await store.query(final)
+
+    parts = await store.compact(("erc20_transfers", "erc1155_transfers"))
+
+    assert parts == {"erc20_transfers": (3, 1), "erc1155_transfers": (0, 0)}
+    assert await store.query(final) == before == [("0x1", 7), ("0x2", 6)]
+    assert await store.query("SELECT count() FROM {db}.erc20_transfers") == [(2,)]  # merged, not hidden
+    assert await store.compact(("erc20_transfers",)) == {"erc20_transfers": (1, 1)}
+
+
+async def test_compact_leaves_a_server_store_alone():
+    server = Store("http://default:secret@127.0.0.1:1/", "backfill")  # never connected
+    assert await server.compact(("erc20_transfers",)) == {}
+    await server.close()
