@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.engine.gates import run_gates  # noqa: E402
+from console.engine.gates import compact_sources, run_gates  # noqa: E402
 from console.engine.rebuild import rebuild  # noqa: E402
 from console.engine.store import Store  # noqa: E402
 from console.protocol import DEFAULT_PROFILE  # noqa: E402
@@ -96,6 +96,11 @@ async def main() -> None:
     record_statements(store, peaks, statements)
     thresholds = GateThresholds(win_rate_min=0.0, win_rate_max=1.0)
     try:
+        peaks.phase = "compaction"
+        t0 = time.perf_counter()
+        line = await compact_sources(store, DEFAULT_PROFILE)
+        print(f"compaction      {time.perf_counter() - t0:6.1f} s   peak {peaks.by_phase[peaks.phase]:6.0f} MB   "
+              f"{line or 'nothing to merge'}", flush=True)
         peaks.phase = "closing gates"
         t0 = time.perf_counter()
         results = await run_gates(store, DEFAULT_PROFILE, thresholds, "relaxed")

@@ -59,8 +59,10 @@ DERIVED_TABLES = ("net_flows", "positions", "wallet_pnl")
 # Step 3a gathers every flow of a position into one array before folding it: in one go at
 # 1048 days (11.2 M flows) that GROUP BY took the engine from ~0.7 to ~1.8 GB RSS
 # (bench/scale.py), so it runs per wallet-hash chunk of about this many flows: 2 M (6 chunks)
-# peaked at +390 MB over the base in 63 s, 1 M (12 chunks) at +340 MB in 79 s (fresh process).
-POSITION_CHUNK_FLOWS = 1_000_000
+# peaked at +390 MB over the base in 63 s, 1 M (12 chunks) at +340 MB in 79 s (fresh process);
+# after the source tables' compaction, 1 M chunks at +261-308 MB in ~6.2 s each, 500 K at
+# +201-261 MB in ~4.2 s each (every chunk scans all the flows: ~2 s of it is fixed).
+POSITION_CHUNK_FLOWS = 500_000
 
 
 @dataclass
