@@ -107,8 +107,9 @@ def _chain_id(url: str, timeout: float) -> str:
 
 
 def spawn(density: str = "demo", profile: str = "demo", seed: int = 1, start_date: dt.date | str | None = None,
-          days: int | None = None, latency_ms: float = 0, range_cap: int | None = None, export_truth: str | os.PathLike | None = None,
-          timeout: float = 180.0, log_path: str | None = None) -> DevchainProcess:
+          days: int | None = None, latency_ms: float = 0, range_cap: int | None = None,
+          export_truth: str | os.PathLike | None = None, timeout: float = 180.0,
+          log_path: str | None = None) -> DevchainProcess:
     """Start `python -m console.devchain` on a free loopback port and wait until it answers."""
     cmd = [sys.executable, "-m", "console.devchain", "--host", "127.0.0.1", "--port", "0",
            "--profile", profile, "--density", density, "--seed", str(seed),

@@ -150,7 +150,8 @@ async def test_compaction_waits_for_a_clean_duplicates_check(store, world, same_
     if not same_content:
         row["value"] += 1
     await store.insert_rows("erc20_transfers", [row])
-    raw_and_final = "SELECT (SELECT count() FROM {db}.erc20_transfers), (SELECT count() FROM {db}.erc20_transfers FINAL)"
+    raw_and_final = ("SELECT (SELECT count() FROM {db}.erc20_transfers), "
+                     "(SELECT count() FROM {db}.erc20_transfers FINAL)")
     raw, final = (await store.query(raw_and_final))[0]
     assert raw == final + 1
 
