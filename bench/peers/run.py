@@ -6,6 +6,8 @@
                                                               # 60 `full` days, provider-bound
     .venv/bin/python bench/peers/run.py --tools ours,cryo --profiles clean --settings best --repeat 3
     .venv/bin/python bench/peers/run.py --sweep               # the settings search behind "best"
+    .venv/bin/python bench/peers/run.py --floor --tools ours --profiles clean --repeat 3
+                                                              # + the provider's floor, ours' phases
 
 For each (tool, settings, profile, repeat): a fresh devchain child with the same world and fault
 profile (bench/ingest.py's `warm_up` generates every day before the clock starts), then the tool
@@ -294,6 +296,47 @@ def summarise(results: list[dict]) -> None:
         print(f"{TOOL_NAMES[tool]:16s} {st[:40]:40s} {prof:8s} {len(rs):>2d} {b['wall']:8.1f} {100 * spread:6.0f}% "
               f"{b['job_logs_per_s']:11,.0f} {b['served_logs_per_s']:9,.0f} {b['job_calls']:>8,} {b['ratio']:6.2f} "
               f"{max((r.get('peak_rss_mb') or 0) for r in rs):7.0f}  {completeness(worst)}{flag}")
+    for (tool, st, prof), rs in groups.items():
+        b = min(rs, key=lambda r: r["wall"])
+        ph = b.get("extra", {}).get("phases")
+        if ph:  # the process's wall minus run_engine's: interpreter, imports, settings
+            split = [("start-up", b["wall"] - b["extra"]["wall"]), *ph.items()]
+            print(f"{TOOL_NAMES[tool]} on {prof}, best run {b['wall']:.2f} s: "
+                  + ", ".join(f"{name} {sec:.2f}" for name, sec in split))
+
+
+def job_filters(spec: Spec, day_bounds: list[tuple[int, int]]) -> list[dict]:
+    """The job's eth_getLogs filters, one per (day, stream) as the cap-free minimum counts them:
+    USDC.e Transfer from, and to, a Polymarket contract; the CTF's TransferSingle/Batch."""
+    streams = ({"address": spec.usdc, "topics": [spec.topic_transfer, spec.contract_topics]},
+               {"address": spec.usdc, "topics": [spec.topic_transfer, None, spec.contract_topics]},
+               {"address": spec.ctf, "topics": [spec.topics_1155]})
+    return [{**f, "fromBlock": hex(a), "toBlock": hex(b)} for a, b in day_bounds for f in streams]
+
+
+def serve_floor(job, spec: Spec, repeat: int) -> tuple[float, int]:
+    """The provider's floor for the job on this machine: a warmed `clean` devchain serving the
+    job's calls, all at once, to a client that only reads the bytes (no tool's work at all).
+    Returns (best seconds, bytes served)."""
+    import asyncio
+
+    import aiohttp
+
+    filters = job_filters(spec, job.day_bounds)
+
+    async def all_at_once(url: str) -> tuple[float, int]:
+        async with aiohttp.ClientSession() as session:
+            async def one(i: int, flt: dict) -> int:
+                body = {"jsonrpc": "2.0", "id": i, "method": "eth_getLogs", "params": [flt]}
+                async with session.post(url, json=body) as resp:
+                    return len(await resp.read())
+            t0 = time.perf_counter()
+            sizes = await asyncio.gather(*(one(i, f) for i, f in enumerate(filters)))
+            return time.perf_counter() - t0, sum(sizes)
+
+    with spawn(profile="clean", **job.spawn_kwargs()) as chain:
+        warm_up(chain.url, job.start, job.ndays)
+        return min(asyncio.run(all_at_once(chain.url)) for _ in range(repeat))
 
 
 def main() -> None:
@@ -312,6 +355,9 @@ def main() -> None:
                     help="append each run as a JSON line here (default: <cache>/results.jsonl)")
     ap.add_argument("--report", type=Path, default=None, help="only print the summary of a results file")
     ap.add_argument("--keep", action="store_true", help="keep each run's work dir (outputs, logs)")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time the devchain alone serving the job's calls to a client that only "
+                         "reads the bytes: the provider's share of any tool's wall time")
     a = ap.parse_args()
     if a.report:
         rows = [json.loads(x) for x in a.report.read_text().splitlines() if x.strip()]
@@ -334,7 +380,13 @@ def main() -> None:
     print(f"expected: {len(truth['erc20_transfers']):,} USDC transfers touching Polymarket, "
           f"{len(truth['erc1155_transfers']):,} CTF transfer logs", flush=True)
     minimums = {p: job_minimum(world, p) for p in a.profiles.split(",")}
+    job.day_bounds = [world.day_bounds(d) for d in range(world.days)]
     del world
+    if a.floor:
+        sec, size = serve_floor(job, spec, max(3, a.repeat))
+        print(f"provider floor: the warmed devchain serves the job's {len(job.day_bounds) * 3} calls "
+              f"({size / 1e6:.1f} MB) in {sec:.2f} s to a client that only reads them (best of "
+              f"{max(3, a.repeat)})", flush=True)
 
     tools = a.tools.split(",")
     pythons: dict = {}
