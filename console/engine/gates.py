@@ -72,6 +72,11 @@ FLOW_CHUNK_ROWS = 250_000
 MAX_RANGE_CHUNKS = 4096  # tx_range splits on 4 hex digits
 # The tables the net flows (and so the flow gates and the rebuild) read with FINAL.
 SOURCE_TABLES = ("erc20_transfers", "erc1155_transfers", "condition_resolutions", "token_registrations")
+# A source table is compacted (compact_sources) only from this many rows: below it a FINAL read
+# of its parts side by side costs a few MB (1M USDC rows in 10 parts: +9-13 MB, in one part +6),
+# and the merge is pure cost (~0.2 s of a 3 s run on the 4-day peers job of bench/peers, 150K
+# rows: the sixth round's regression there).
+COMPACT_MIN_ROWS = 1_000_000
 _COMPLETE_DAYS = "day_idx IN (SELECT day_idx FROM {db}.backfill_checkpoint WHERE status = 'COMPLETE')"
 _locks: "weakref.WeakKeyDictionary[object, asyncio.Lock]" = weakref.WeakKeyDictionary()
 _views_applied: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
@@ -196,10 +201,10 @@ async def fill_flows(store, profile: ProtocolProfile, target: str, *,
 
 
 async def compact_sources(store, profile: ProtocolProfile) -> str | None:
-    """Merge SOURCE_TABLES into one part each (Store.compact: the embedded store only) once
-    the backfill is over, before the closing checks read them with FINAL. Returns a line for
-    the operator, None when there was nothing to do. Never raises: it saves memory and time,
-    and the checks are right without it.
+    """Merge SOURCE_TABLES of COMPACT_MIN_ROWS rows or more into one part each (Store.compact:
+    the embedded store only) once the backfill is over, before the closing checks read them
+    with FINAL. Returns a line for the operator, None when there was nothing to do. Never
+    raises: it saves memory and time, and the checks are right without it.
 
     Only when it loses nothing: a merge keeps one row per key, so a key written with two
     contents would keep one and drop the evidence the duplicates gate is there to show. That
@@ -208,11 +213,15 @@ async def compact_sources(store, profile: ProtocolProfile) -> str | None:
     if not store.embedded:
         return None
     t0 = time.monotonic()
+    due = [t for t, (parts, rows) in (await store.parts(SOURCE_TABLES)).items()
+           if parts > 1 and rows >= COMPACT_MIN_ROWS]
+    if not due:
+        return None
     check = await evaluate(store, profile, DUPLICATES, GateThresholds(), "strict")
     if not check.passed:
         return f"source tables not compacted: the duplicates check did not pass ({check.detail})"[:300]
     try:
-        parts = await store.compact(SOURCE_TABLES)
+        parts = await store.compact(due)
     except Exception as exc:  # noqa: BLE001 - any store failure: the checks will say more
         return f"source tables not compacted: {exc}"[:300]
     merged = [f"{t} {a}->{b}" for t, (a, b) in parts.items() if a > b]

@@ -168,6 +168,13 @@ class Store:
         except Exception:  # a chDB built without jemalloc: do not ask again
             self._can_purge = False
 
+    async def parts(self, tables: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """{table: (active parts, rows in them)} for those of `tables` that hold a part."""
+        rows = await self.query(
+            "SELECT table, count(), sum(rows) FROM system.parts WHERE database = %(db)s AND active "
+            "AND table IN %(tables)s GROUP BY table", {"db": self.database, "tables": tuple(tables)})
+        return {t: (int(n), int(r)) for t, n, r in rows}
+
     async def compact(self, tables: Sequence[str]) -> dict[str, tuple[int, int]]:
         """Merge each table into one part, on the embedded store; returns {table: (active parts
         before, after)} (empty on a server, which merges in its own memory).
@@ -181,18 +188,15 @@ class Store:
         at 727 instead of 796. A table already in one part is left alone."""
         if not self.embedded:
             return {}
-        counts = ("SELECT table, count() FROM system.parts WHERE database = %(db)s AND active "
-                  "AND table IN %(tables)s GROUP BY table")
-        params = {"db": self.database, "tables": tuple(tables)}
-        before = dict(await self.query(counts, params))
+        before = await self.parts(tables)
         for table in tables:
-            if before.get(table, 0) > 1:
+            if before.get(table, (0, 0))[0] > 1:
                 await self.release_memory()
                 await self.command(f"OPTIMIZE TABLE {{db}}.`{table}` FINAL "
                                    "SETTINGS optimize_skip_merged_partitions = 1")
         await self.release_memory()
-        after = dict(await self.query(counts, params))
-        return {t: (before.get(t, 0), after.get(t, 0)) for t in tables}
+        after = await self.parts(tables)
+        return {t: (before.get(t, (0, 0))[0], after.get(t, (0, 0))[0]) for t in tables}
 
     # --- schema ----------------------------------------------------------------------------
     def sql(self, text: str) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from console.cli import main
+from console.engine import gates
 from console.engine.gates import SOURCE_TABLES
 from console.engine.launch import run_engine
 from console.engine.store import Store
@@ -113,7 +114,8 @@ def test_pause_all_sent_while_shards_are_starting_holds_every_shard(tmp_path):
     assert query(settings, "SELECT count(), countIf(status='COMPLETE') FROM backfill_checkpoint") == [(3, 3)]
 
 
-def test_a_finished_backfill_compacts_the_source_tables_before_its_closing_gates(tmp_path):
+def test_a_finished_backfill_compacts_the_source_tables_before_its_closing_gates(tmp_path, monkeypatch):
+    monkeypatch.setattr(gates, "COMPACT_MIN_ROWS", 1)  # three small days
     # One shard: its days complete one after another, so each day's rows are their own insert.
     settings = engine_settings(tmp_path / "data", days=3, shards=1)
 

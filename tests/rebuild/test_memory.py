@@ -126,6 +126,7 @@ async def test_rebuild_first_compacts_what_it_reads_with_final(store, data_dir, 
     monkeypatch.setattr(store, "insert_columns", in_two_parts)
     truth = await load_world(store, world)
     monkeypatch.undo()
+    monkeypatch.setattr(gates_mod, "COMPACT_MIN_ROWS", 1)  # this world's tables are small
 
     out = await rebuild(store, PROFILE, GateThresholds(), data_dir, run_stats={}, run_id="compact")
 
@@ -140,9 +141,10 @@ async def test_rebuild_first_compacts_what_it_reads_with_final(store, data_dir, 
 
 
 @pytest.mark.parametrize("same_content", [True, False])
-async def test_compaction_waits_for_a_clean_duplicates_check(store, world, same_content):
+async def test_compaction_waits_for_a_clean_duplicates_check(store, world, same_content, monkeypatch):
     """A re-fetched row (same content) may be merged away; a key written with other content
     must stay in the raw rows for the duplicates gate to report, so nothing is compacted."""
+    monkeypatch.setattr(gates_mod, "COMPACT_MIN_ROWS", 1)
     await hold_merges(store, gates_mod.SOURCE_TABLES)
     await load_world(store, world)
     row = (await store.query_dicts(
@@ -165,6 +167,33 @@ async def test_compaction_waits_for_a_clean_duplicates_check(store, world, same_
         assert (await store.query(raw_and_final))[0] == (raw, final)
     result = await evaluate(store, PROFILE, gates_mod.DUPLICATES, GateThresholds(), "strict")
     assert result.passed is same_content
+
+
+async def test_only_tables_of_compact_min_rows_are_compacted(store, world, monkeypatch):
+    """Below COMPACT_MIN_ROWS a table is left in its parts (the merge would only cost time);
+    from it, it is merged, whatever the other tables hold."""
+    await hold_merges(store, gates_mod.SOURCE_TABLES)
+    await load_world(store, world)
+    await store.insert_rows("erc20_transfers", await store.query_dicts(  # a second part of each
+        "SELECT * EXCEPT created_at FROM {db}.erc20_transfers ORDER BY tx_hash LIMIT 3"))
+    await store.insert_rows("erc1155_transfers", await store.query_dicts(
+        "SELECT * EXCEPT created_at FROM {db}.erc1155_transfers ORDER BY tx_hash LIMIT 3"))
+    sizes = await store.parts(("erc20_transfers", "erc1155_transfers"))
+    assert all(parts == 2 for parts, _ in sizes.values()), sizes
+    erc20_rows, erc1155_rows = sizes["erc20_transfers"][1], sizes["erc1155_transfers"][1]
+    assert erc20_rows != erc1155_rows, sizes
+
+    monkeypatch.setattr(gates_mod, "COMPACT_MIN_ROWS", max(erc20_rows, erc1155_rows) + 1)
+    assert await gates_mod.compact_sources(store, PROFILE) is None
+    assert await store.parts(("erc20_transfers", "erc1155_transfers")) == sizes
+
+    monkeypatch.setattr(gates_mod, "COMPACT_MIN_ROWS", max(erc20_rows, erc1155_rows))
+    line = await gates_mod.compact_sources(store, PROFILE)
+    bigger, smaller = sorted(sizes, key=lambda t: -sizes[t][1])
+    assert line.startswith("compacted the source tables") and f"{bigger} 2->1" in line, line
+    assert smaller not in line, line
+    after = await store.parts(("erc20_transfers", "erc1155_transfers"))
+    assert after[bigger][0] == 1 and after[smaller] == sizes[smaller], after
 
 
 async def test_views_are_created_once_per_store_unless_the_profile_changes(store, monkeypatch):
