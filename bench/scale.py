@@ -69,13 +69,43 @@ def proc_cpu_s(pid: int) -> float:
         return float("nan")
 
 
-class Sampler(threading.Thread):
-    """Every `interval` s: our RSS, the devchain's RSS, days COMPLETE."""
+def thread_cpu_s() -> dict[int, tuple[str, float]]:
+    """{tid: (thread name, CPU seconds)} of every thread of this process now, from /proc; a
+    Python thread by its `threading` name (the kernel calls them all `python`)."""
+    py_names = {t.native_id: t.name for t in threading.enumerate()}
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            parts = rest.split()
+            name = py_names.get(int(tid)) or head.split("(", 1)[1]
+            out[int(tid)] = (name, (int(parts[11]) + int(parts[12])) / TICK)
+        except (OSError, IndexError, ValueError):  # the thread ended meanwhile
+            pass
+    return out
 
-    def __init__(self, holder: dict, chain_pid: int, interval: float):
+
+def cpu_by_thread_group(threads: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds per thread name with its numbers dropped (chDB's pools name each thread
+    `Name12`; clickhouse-connect's store thread is `clickhouse_0`), largest first."""
+    groups: dict[str, float] = {}
+    for name, cpu in threads.values():
+        key = name.split("-", 1)[0].rstrip("0123456789_") or name
+        groups[key] = groups.get(key, 0.0) + cpu
+    return dict(sorted(groups.items(), key=lambda kv: -kv[1]))
+
+
+class Sampler(threading.Thread):
+    """Every `interval` s: our RSS, the devchain's RSS, days COMPLETE, and each of our threads'
+    CPU so far (a thread's last reading counts: one that lived less than `interval` is missed)."""
+
+    def __init__(self, holder: dict, chain_pid: int, interval: float, days: int):
         super().__init__(daemon=True, name="rss-sampler")
-        self.holder, self.chain_pid, self.interval = holder, chain_pid, interval
+        self.holder, self.chain_pid, self.interval, self.days = holder, chain_pid, interval, days
         self.samples: list[tuple[float, int, float, float]] = []  # (t, days done, our MB, chain MB)
+        self.threads: dict[int, tuple[str, float]] = {}
+        self.threads_at_backfill_end: dict[int, tuple[str, float]] | None = None
         self.stop = threading.Event()
         self.t0 = time.perf_counter()
 
@@ -92,6 +122,9 @@ class Sampler(threading.Thread):
         while not self.stop.is_set():
             self.samples.append((time.perf_counter() - self.t0, self.days_done(),
                                  proc_rss_mb()[0], proc_rss_mb(self.chain_pid)[0]))
+            self.threads.update(thread_cpu_s())
+            if self.threads_at_backfill_end is None and self.samples[-1][1] >= self.days:
+                self.threads_at_backfill_end = dict(self.threads)
             self.stop.wait(self.interval)
 
 
@@ -198,7 +231,7 @@ def main() -> None:
             "shards": a.shards, "no_rebuild": True, "usdc_scope": "polymarket", "gate_interval": 86400,
             "max_concurrency": a.max_concurrency, "stall_seconds": 900, "monitor_interval": a.monitor_interval,
         })
-        sampler = Sampler(holder, chain.pid, a.sample_interval)
+        sampler = Sampler(holder, chain.pid, a.sample_interval, days)
         sampler.start()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
@@ -236,6 +269,14 @@ def main() -> None:
           f"{1e6 * engine_cpu / max(1, logs):.0f} us per log)")
     print(f"breakdown            parse {st.parse_seconds:.1f} s · decode {sup.ctx.decode_seconds:.1f} s · "
           f"insert {sup.writer.insert_seconds:.1f} s (store thread)")
+    sampler.threads.update(thread_cpu_s())
+    fetched = sampler.threads_at_backfill_end or sampler.threads
+    res["cpu_by_thread"] = {"backfill": cpu_by_thread_group(fetched), "after": cpu_by_thread_group(
+        {t: (n, c - fetched.get(t, (n, 0.0))[1]) for t, (n, c) in sampler.threads.items()})}
+    for phase, groups in res["cpu_by_thread"].items():
+        print(f"CPU by thread, {phase:8s} " + " · ".join(f"{k} {v:.1f} s" for k, v in list(groups.items())[:6]))
+    print("                     (MainThread: asyncio, HTTP, parse, decode; clickhouse: the store thread, "
+          "inserts and queries; ThreadPool, MergeMutate, ...: chDB's own pools)")
     print(f"eth_getLogs calls    {st.getlogs_calls:,} ({st.oversize_failures} oversize failures) · all RPC calls "
           f"{all_calls:,} {dict(st.calls_by_method)}")
     for frac in (0.1, 0.5, 1.0):
