@@ -420,6 +420,8 @@ def main() -> None:
                         pythons, a.timeout, a.keep)
             results.append(r)
             print(line(r), flush=True)
+            if r.get("workdir"):
+                print(f"    kept: {r['workdir']}", flush=True)
             if r.get("stderr_tail") and (r["exit_code"] or r.get("timed_out")):
                 print("    stderr: " + r["stderr_tail"].strip().splitlines()[-1][:300], flush=True)
             with open(a.json, "a") as f:
