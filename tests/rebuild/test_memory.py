@@ -169,6 +169,27 @@ async def test_compaction_waits_for_a_clean_duplicates_check(store, world, same_
     assert result.passed is same_content
 
 
+@pytest.mark.parametrize("table", gates_mod.SOURCE_TABLES)
+async def test_duplicates_finds_a_changed_key_in_any_table_beside_harmless_repeats(store, world, table):
+    """The exact duplicates query groups only the tables whose raw rows outnumber their keys:
+    a key written with other content is found in whichever table holds it, next to another
+    table's same-content re-fetch (reported as nothing), and n still counts every raw row."""
+    await load_world(store, world)
+    other = next(t for t in gates_mod.SOURCE_TABLES if t != table)
+    first = "SELECT * EXCEPT created_at FROM {db}.%s ORDER BY tx_hash, log_index LIMIT 1"
+    await store.insert_rows(other, await store.query_dicts(first % other))  # a re-fetch: same content
+    changed = (await store.query_dicts(first % table))[0]
+    changed["block_number"] += 1  # in every table's content hash
+    await store.insert_rows(table, [changed])
+    raw = sum([(await store.query(f"SELECT count() FROM {{db}}.{t}"))[0][0] for t in gates_mod.SOURCE_TABLES])
+
+    result = await evaluate(store, PROFILE, gates_mod.DUPLICATES, GateThresholds(), "strict")
+
+    assert not result.passed and result.value == 1, result
+    assert result.detail.startswith(f"n={raw}; {table}: 1 key(s), e.g. {changed['tx_hash']}#"), result.detail
+    assert other not in result.detail, result.detail
+
+
 async def test_only_tables_of_compact_min_rows_are_compacted(store, world, monkeypatch):
     """Below COMPACT_MIN_ROWS a table is left in its parts (the merge would only cost time);
     from it, it is merged, whatever the other tables hold."""

@@ -2,11 +2,19 @@
 -- so after FINAL each key shows one row — but if the same key was written with different
 -- content (a reorg, a decoding bug, a wrong re-fetch) FINAL silently keeps one of them.
 -- This reads the raw rows (no FINAL) and counts keys carrying more than one distinct
--- content (created_at excluded). value = conflicting keys; n = raw rows read.
+-- content (created_at excluded). value = conflicting keys; n = raw rows in the four tables.
 --
 -- Statement 1, the screen: when no table has more raw rows than keys (count() = count()
 -- FINAL), no key can carry two contents and the gate passes without statement 2's
 -- GROUP BY over every raw row (~8 CPU-s on 20 M rows).
+--
+-- Statement 2 reads only the tables whose screen is not clean (a table where count() =
+-- count() FINAL has no repeated key: its WHERE is constant false and nothing is read), and
+-- groups in the tables' own order (tx_hash, log_index[, batch_index]): one key at a time, on
+-- one thread, instead of a hash table of every key. At 1048 days (21.5 M raw rows, bench
+-- probe in a fresh process): +959 MB and 11.4 s as a hash GROUP BY over four tables at
+-- once, +76 MB and 7.7 s in order (+792 -> +383 MB on the tables as a backfill leaves them,
+-- 14 + 9 parts merged as they are read).
 SELECT (SELECT count() FROM {db}.erc20_transfers) = (SELECT count() FROM {db}.erc20_transfers FINAL)
        AND (SELECT count() FROM {db}.erc1155_transfers) = (SELECT count() FROM {db}.erc1155_transfers FINAL)
        AND (SELECT count() FROM {db}.condition_resolutions) = (SELECT count() FROM {db}.condition_resolutions FINAL)
@@ -16,32 +24,42 @@ SELECT (SELECT count() FROM {db}.erc20_transfers) = (SELECT count() FROM {db}.er
 
 SELECT
     toFloat64(sum(conflicts)) AS value,
-    sum(raw_rows) AS n,
+    (SELECT count() FROM {db}.erc20_transfers) + (SELECT count() FROM {db}.erc1155_transfers)
+    + (SELECT count() FROM {db}.condition_resolutions) + (SELECT count() FROM {db}.token_registrations) AS n,
     arrayStringConcat(arrayFilter(x -> x != '', groupArray(example)), '; ') AS detail
 FROM (
-    SELECT t, countIf(h_min != h_max) AS conflicts, sum(c) AS raw_rows,
+    SELECT t, countIf(h_min != h_max) AS conflicts,
            if(conflicts > 0, concat(t, ': ', toString(conflicts), ' key(s), e.g. ',
                                     anyIf(k, h_min != h_max)), '') AS example
     FROM (
-        SELECT 'erc20_transfers' AS t, concat(tx_hash, '#', toString(log_index)) AS k, count() AS c,
+        SELECT 'erc20_transfers' AS t, concat(tx_hash, '#', toString(log_index)) AS k,
                min(cityHash64(token, from_address, to_address, value, block_number)) AS h_min,
                max(cityHash64(token, from_address, to_address, value, block_number)) AS h_max
-        FROM {db}.erc20_transfers GROUP BY tx_hash, log_index
+        FROM {db}.erc20_transfers
+        WHERE (SELECT count() FROM {db}.erc20_transfers) != (SELECT count() FROM {db}.erc20_transfers FINAL)
+        GROUP BY tx_hash, log_index
         UNION ALL
-        SELECT 'erc1155_transfers', concat(tx_hash, '#', toString(log_index), '.', toString(batch_index)), count(),
+        SELECT 'erc1155_transfers', concat(tx_hash, '#', toString(log_index), '.', toString(batch_index)),
                min(cityHash64(contract, operator, from_address, to_address, token_id, value, block_number)),
                max(cityHash64(contract, operator, from_address, to_address, token_id, value, block_number))
-        FROM {db}.erc1155_transfers GROUP BY tx_hash, log_index, batch_index
+        FROM {db}.erc1155_transfers
+        WHERE (SELECT count() FROM {db}.erc1155_transfers) != (SELECT count() FROM {db}.erc1155_transfers FINAL)
+        GROUP BY tx_hash, log_index, batch_index
         UNION ALL
-        SELECT 'condition_resolutions', concat(tx_hash, '#', toString(log_index)), count(),
+        SELECT 'condition_resolutions', concat(tx_hash, '#', toString(log_index)),
                min(cityHash64(condition_id, payout_numerators, block_number)),
                max(cityHash64(condition_id, payout_numerators, block_number))
-        FROM {db}.condition_resolutions GROUP BY tx_hash, log_index
+        FROM {db}.condition_resolutions
+        WHERE (SELECT count() FROM {db}.condition_resolutions) != (SELECT count() FROM {db}.condition_resolutions FINAL)
+        GROUP BY tx_hash, log_index
         UNION ALL
-        SELECT 'token_registrations', concat(tx_hash, '#', toString(log_index)), count(),
+        SELECT 'token_registrations', concat(tx_hash, '#', toString(log_index)),
                min(cityHash64(contract, token0, token1, condition_id, block_number)),
                max(cityHash64(contract, token0, token1, condition_id, block_number))
-        FROM {db}.token_registrations GROUP BY tx_hash, log_index
+        FROM {db}.token_registrations
+        WHERE (SELECT count() FROM {db}.token_registrations) != (SELECT count() FROM {db}.token_registrations FINAL)
+        GROUP BY tx_hash, log_index
     )
     GROUP BY t
-);
+)
+SETTINGS optimize_aggregation_in_order = 1, max_threads = 1, max_block_size = 8192;
