@@ -47,6 +47,11 @@ class Peaks(threading.Thread):
         self.by_phase: dict[str, float] = {}
         self.since_mark = 0.0
 
+    def enter(self, phase: str) -> None:
+        """Start a phase at the RSS of now (a phase shorter than one 20 ms sample has a peak too)."""
+        self.by_phase[phase] = max(self.by_phase.get(phase, 0.0), rss_mb())
+        self.phase = phase
+
     def mark(self) -> float:
         now = rss_mb()
         self.since_mark = now
@@ -96,12 +101,12 @@ async def main() -> None:
     record_statements(store, peaks, statements)
     thresholds = GateThresholds(win_rate_min=0.0, win_rate_max=1.0)
     try:
-        peaks.phase = "compaction"
+        peaks.enter("compaction")
         t0 = time.perf_counter()
         line = await compact_sources(store, DEFAULT_PROFILE)
         print(f"compaction      {time.perf_counter() - t0:6.1f} s   peak {peaks.by_phase[peaks.phase]:6.0f} MB   "
               f"{line or 'nothing to merge'}", flush=True)
-        peaks.phase = "closing gates"
+        peaks.enter("closing gates")
         t0 = time.perf_counter()
         results = await run_gates(store, DEFAULT_PROFILE, thresholds, "relaxed")
         print(f"closing gates   {time.perf_counter() - t0:6.1f} s   peak {peaks.by_phase[peaks.phase]:6.0f} MB   "
@@ -109,7 +114,7 @@ async def main() -> None:
         if not a.no_rebuild:
             def on_step(step) -> None:
                 if step.state == "running":
-                    peaks.phase = f"rebuild {step.index} {step.name}"
+                    peaks.enter(f"rebuild {step.index} {step.name}")
                     return
                 print(f"rebuild {step.index} {step.name:<16} {step.seconds or 0:6.1f} s   "
                       f"peak {peaks.by_phase.get(peaks.phase, 0):6.0f} MB   {step.state}", flush=True)
