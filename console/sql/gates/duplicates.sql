@@ -11,10 +11,9 @@
 -- Statement 2 reads only the tables whose screen is not clean (a table where count() =
 -- count() FINAL has no repeated key: its WHERE is constant false and nothing is read), and
 -- groups in the tables' own order (tx_hash, log_index[, batch_index]): one key at a time, on
--- one thread, instead of a hash table of every key. At 1048 days (21.5 M raw rows, bench
--- probe in a fresh process): +959 MB and 11.4 s as a hash GROUP BY over four tables at
--- once, +76 MB and 7.7 s in order (+792 -> +383 MB on the tables as a backfill leaves them,
--- 14 + 9 parts merged as they are read).
+-- one thread, instead of a hash table of every key. At 1048 days (21.5 M raw rows, 2,000
+-- re-fetched USDC rows, the tables as a backfill leaves them, fresh process): +1,017 MB and
+-- 11.6 s as one hash GROUP BY over the four tables, +172 MB and 6.8 s now (bench/RESULTS.md 2f).
 SELECT (SELECT count() FROM {db}.erc20_transfers) = (SELECT count() FROM {db}.erc20_transfers FINAL)
        AND (SELECT count() FROM {db}.erc1155_transfers) = (SELECT count() FROM {db}.erc1155_transfers FINAL)
        AND (SELECT count() FROM {db}.condition_resolutions) = (SELECT count() FROM {db}.condition_resolutions FINAL)
