@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import pytest
-
 from console.report import screen_text
 from console.screens import ConfirmScreen
 from console.widgets import GatesPane, ShardTable
@@ -230,10 +228,6 @@ async def test_r_then_confirm_restarts_the_shard_with_a_new_epoch(start_engine, 
 
 
 async def test_g_runs_the_gates_and_the_result_shows_in_the_gates_pane(start_engine, make_app):
-    try:
-        import console.engine.gates  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - gates are built in another issue
-        pytest.skip(f"console.engine.gates is not importable yet ({exc}); g has nothing to run")
     eng = start_engine()
     app = _app(make_app, eng)
     async with app.run_test(size=SIZE) as pilot:
