@@ -60,11 +60,17 @@ def proc_rss_mb(pid: int | str = "self") -> tuple[float, float]:
     return rss, hwm
 
 
+def stat_cpu_s(path: str) -> tuple[str, float]:
+    """(name, user + system CPU seconds) from a /proc .../stat file (a process's or a thread's)."""
+    with open(path) as f:
+        head, rest = f.read().rsplit(")", 1)
+    parts = rest.split()
+    return head.split("(", 1)[1], (int(parts[11]) + int(parts[12])) / TICK
+
+
 def proc_cpu_s(pid: int) -> float:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / TICK
+        return stat_cpu_s(f"/proc/{pid}/stat")[1]
     except OSError:
         return float("nan")
 
@@ -76,13 +82,10 @@ def thread_cpu_s() -> dict[int, tuple[str, float]]:
     out = {}
     for tid in os.listdir("/proc/self/task"):
         try:
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                head, rest = f.read().rsplit(")", 1)
-            parts = rest.split()
-            name = py_names.get(int(tid)) or head.split("(", 1)[1]
-            out[int(tid)] = (name, (int(parts[11]) + int(parts[12])) / TICK)
+            name, cpu = stat_cpu_s(f"/proc/self/task/{tid}/stat")
         except (OSError, IndexError, ValueError):  # the thread ended meanwhile
-            pass
+            continue
+        out[int(tid)] = (py_names.get(int(tid)) or name, cpu)
     return out
 
 
